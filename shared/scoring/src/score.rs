@@ -1,0 +1,673 @@
+//! `score`: a lead and its events in, an explainable [`ScoreCard`] out.
+//!
+//! The composite is the weighted sum of four dimension scores (each 0-100) plus the
+//! negative signals, clamped to 0-100 and rounded. Every point is traceable: the reasons
+//! of a dimension add up to its score, and the composite points of all reasons add up to
+//! the composite before rounding.
+
+use crate::Event;
+use crate::lead::{EventKind, JobFunction, Lead, Occupation, Seniority};
+use crate::model::{
+    Attribute, Dimension, Matcher, Model, Penalty, REPEAT_VISIT, Rule, SIGNAL_SLOTS,
+};
+use crate::verdict::{Band, NextAction};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// The four dimension scores, each 0-100.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct DimensionScores {
+    /// Company fit.
+    pub fit: f64,
+    /// The person's ability to buy.
+    pub stakeholder: f64,
+    /// Engagement behaviour.
+    pub behaviour: f64,
+    /// Buying intent.
+    pub intent: f64,
+}
+
+impl DimensionScores {
+    /// The scores in the order fit, stakeholder, behaviour, intent.
+    pub fn as_array(&self) -> [f64; 4] {
+        [self.fit, self.stakeholder, self.behaviour, self.intent]
+    }
+
+    /// The score of one dimension (0 for `Negative`, which is not a 0-100 score).
+    pub fn get(&self, dimension: Dimension) -> f64 {
+        match dimension {
+            Dimension::Fit => self.fit,
+            Dimension::Stakeholder => self.stakeholder,
+            Dimension::Behaviour => self.behaviour,
+            Dimension::Intent => self.intent,
+            Dimension::Negative => 0.0,
+        }
+    }
+}
+
+/// One rule or signal that moved the score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reason {
+    /// The dimension the points went to (`negative` for negative signals and adjustments).
+    pub dimension: Dimension,
+    /// What gave the points, for example `industry = software` or `pricing_view`.
+    pub rule: Arc<str>,
+    /// Points in its dimension (0-100 scale); for `negative`, points of the composite.
+    pub points: f64,
+    /// What those points are worth in the composite, after the dimension's weight.
+    pub composite_points: f64,
+    /// Events counted, for signals; 0 for rules.
+    #[serde(default)]
+    pub count: u32,
+    /// Points the events lost to time decay.
+    #[serde(default)]
+    pub decayed: f64,
+}
+
+/// An unknown field that, alone or with the other unknown fields, could change the band.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MissingData {
+    /// The field, for example `company.industry`.
+    pub field: Arc<str>,
+    /// Composite points the field's best value would add.
+    pub best_points: f64,
+    /// Composite points the field's worst value would add (zero or less).
+    pub worst_points: f64,
+}
+
+/// The bands a lead could land in once its missing data is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BandSpan {
+    /// The band if every missing field took its best value.
+    pub best: Band,
+    /// The band if every missing field took its worst value.
+    pub worst: Band,
+}
+
+/// The verdict on one lead, with everything needed to explain it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoreCard {
+    /// The lead scored.
+    pub lead_id: String,
+    /// Version of the model that scored it.
+    pub model_version: Arc<str>,
+    /// The time the score was computed for (decay is relative to it).
+    pub scored_at: DateTime<Utc>,
+    /// The four dimension scores.
+    pub scores: DimensionScores,
+    /// Composite points taken by negative signals (zero or less).
+    pub negative: f64,
+    /// The composite score, 0-100.
+    pub composite: u8,
+    /// The band of the composite.
+    pub band: Band,
+    /// What should happen next.
+    pub next_action: NextAction,
+    /// Calibrated conversion probability, once a model has learned from outcomes.
+    pub probability: Option<f64>,
+    /// The negative signal that disqualified the lead, if any.
+    pub disqualified_by: Option<Arc<str>>,
+    /// Every rule and signal that moved the score, largest composite effect first.
+    pub reasons: Vec<Reason>,
+    /// Unknown fields that could change the band, most points at stake first.
+    pub missing: Vec<MissingData>,
+    /// Where the band could go once the missing fields are known; `None` when nothing
+    /// missing could change it.
+    pub missing_span: Option<BandSpan>,
+}
+
+impl ScoreCard {
+    /// An empty card, to be filled by [`score_into`] (which reuses its buffers).
+    pub fn empty() -> ScoreCard {
+        ScoreCard {
+            lead_id: String::new(),
+            model_version: Arc::from(""),
+            scored_at: DateTime::<Utc>::UNIX_EPOCH,
+            scores: DimensionScores::default(),
+            negative: 0.0,
+            composite: 0,
+            band: Band::Disqualified,
+            next_action: NextAction::Nurture,
+            probability: None,
+            disqualified_by: None,
+            reasons: Vec::new(),
+            missing: Vec::new(),
+            missing_span: None,
+        }
+    }
+
+    /// The composite before rounding, as the reasons add it up.
+    pub fn composite_exact(&self) -> f64 {
+        self.reasons.iter().map(|r| r.composite_points).sum()
+    }
+
+    /// A plain-text explanation that a person can read in a minute.
+    pub fn explain(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        let s = &self.scores;
+        let _ = writeln!(
+            out,
+            "lead {}: {} ({}), next action {} [model {}]",
+            self.lead_id, self.composite, self.band, self.next_action, self.model_version
+        );
+        let _ = writeln!(
+            out,
+            "  fit {:.1} | stakeholder {:.1} | behaviour {:.1} | intent {:.1} | negative {:.1}",
+            s.fit, s.stakeholder, s.behaviour, s.intent, self.negative
+        );
+        if let Some(p) = self.probability {
+            let _ = writeln!(out, "  conversion probability {:.1}%", p * 100.0);
+        }
+        if let Some(d) = &self.disqualified_by {
+            let _ = writeln!(out, "  disqualified by: {d}");
+        }
+        for r in &self.reasons {
+            let _ = write!(
+                out,
+                "  {:+6.1} composite  {:<12} {:+6.1}  {}",
+                r.composite_points,
+                r.dimension.name(),
+                r.points,
+                r.rule
+            );
+            if r.count > 0 {
+                let _ = write!(out, " x{}", r.count);
+            }
+            if r.decayed > 0.005 {
+                let _ = write!(out, " ({:.1} lost to decay)", r.decayed);
+            }
+            out.push('\n');
+        }
+        if let Some(span) = &self.missing_span {
+            let _ = writeln!(
+                out,
+                "  missing data could make it {} at best, {} at worst:",
+                span.best, span.worst
+            );
+            for m in &self.missing {
+                let _ = writeln!(
+                    out,
+                    "    {:<22} {:+.1} to {:+.1} composite",
+                    m.field, m.worst_points, m.best_points
+                );
+            }
+        }
+        out
+    }
+}
+
+/// Scores one lead with its events as of `now`. Deterministic: the same input gives the
+/// same card, whatever the order of `events`.
+pub fn score(lead: &Lead, events: &[Event], model: &Model, now: DateTime<Utc>) -> ScoreCard {
+    let mut card = ScoreCard::empty();
+    score_into(&mut card, lead, events, model, now);
+    card
+}
+
+/// Like [`score`], but fills `card` in place, reusing its buffers: after warm-up this
+/// allocates nothing.
+pub fn score_into(
+    card: &mut ScoreCard,
+    lead: &Lead,
+    events: &[Event],
+    model: &Model,
+    now: DateTime<Utc>,
+) {
+    card.reasons.clear();
+    card.missing.clear();
+    card.lead_id.clear();
+    card.lead_id.push_str(&lead.id);
+    card.model_version = Arc::clone(&model.version);
+    card.scored_at = now;
+    card.probability = None;
+
+    // raw dimension sums before clamping, in the order fit, stakeholder, behaviour, intent
+    let mut raw = [0.0f64; 4];
+    // rules whose attribute is unknown: (dimension index, best points, worst points, field)
+    let mut unknown: [(usize, f64, f64, Attribute); 16] = [(0, 0.0, 0.0, Attribute::Industry); 16];
+    let mut unknown_len = 0;
+
+    for (dim, rules) in [(0usize, &model.fit), (1usize, &model.stakeholder)] {
+        let dimension = if dim == 0 {
+            Dimension::Fit
+        } else {
+            Dimension::Stakeholder
+        };
+        for rule in rules.iter() {
+            match apply_rule(rule, lead, dimension, &mut card.reasons) {
+                Some(points) => raw[dim] += points,
+                None if unknown_len < unknown.len() => {
+                    unknown[unknown_len] = (dim, rule.best, rule.worst, rule.attribute);
+                    unknown_len += 1;
+                }
+                None => {}
+            }
+        }
+    }
+
+    let signals = accumulate_signals(events, model, now);
+    let mut product_points = 0.0;
+    for (slot, acc) in signals.slots.iter().enumerate() {
+        let Some(signal) = model.signals[slot].as_ref() else {
+            continue;
+        };
+        if acc.count == 0 {
+            continue;
+        }
+        let points = acc.decayed.clamp(-signal.cap, signal.cap);
+        let dim = if signal.dimension == Dimension::Intent {
+            3
+        } else {
+            2
+        };
+        raw[dim] += points;
+        if slot == EventKind::ProductUsage.index() || slot == EventKind::TrialSignup.index() {
+            product_points += points;
+        }
+        card.reasons.push(Reason {
+            dimension: signal.dimension,
+            rule: Arc::clone(&signal.label),
+            points,
+            composite_points: 0.0,
+            count: acc.count,
+            decayed: (acc.full - acc.decayed).abs(),
+        });
+    }
+
+    // clamp each dimension to 0..=100, explaining the clamp as a reason of its own
+    let mut clamped = [0.0f64; 4];
+    const DIMS: [Dimension; 4] = [
+        Dimension::Fit,
+        Dimension::Stakeholder,
+        Dimension::Behaviour,
+        Dimension::Intent,
+    ];
+    for d in 0..4 {
+        clamped[d] = raw[d].clamp(0.0, 100.0);
+        let adjustment = clamped[d] - raw[d];
+        if adjustment != 0.0 {
+            let label = if adjustment < 0.0 {
+                &model.labels.cap[d]
+            } else {
+                &model.labels.floor[d]
+            };
+            card.reasons.push(Reason {
+                dimension: DIMS[d],
+                rule: Arc::clone(label),
+                points: adjustment,
+                composite_points: 0.0,
+                count: 0,
+                decayed: 0.0,
+            });
+        }
+    }
+    for r in card.reasons.iter_mut() {
+        let d = r.dimension as usize;
+        r.composite_points = r.points * model.weights[d] / 100.0;
+    }
+
+    let (negative, disqualified_by) =
+        apply_negatives(lead, signals.any_active, model, now, &mut card.reasons);
+    let weighted: f64 = (0..4).map(|d| clamped[d] * model.weights[d] / 100.0).sum();
+    let mut exact = weighted + negative;
+    if exact < 0.0 {
+        card.reasons
+            .push(negative_reason(&model.labels.composite_floor, -exact));
+        exact = 0.0;
+    }
+    if disqualified_by.is_some() {
+        let (_, high) = model.band_range(Band::Disqualified);
+        if exact > f64::from(high) {
+            card.reasons.push(negative_reason(
+                &model.labels.disqualified_cap,
+                f64::from(high) - exact,
+            ));
+            exact = f64::from(high);
+        }
+    }
+
+    card.scores = DimensionScores {
+        fit: clamped[0],
+        stakeholder: clamped[1],
+        behaviour: clamped[2],
+        intent: clamped[3],
+    };
+    card.negative = exact - weighted;
+    card.composite = round_composite(exact);
+    card.band = if disqualified_by.is_some() {
+        Band::Disqualified
+    } else {
+        model.band_of(card.composite)
+    };
+    card.disqualified_by = disqualified_by;
+
+    card.missing_span = None;
+    if card.disqualified_by.is_none() && unknown_len > 0 {
+        // the composite if the unknown fields took the given points, others as they are
+        let composite_with = |extra: &[f64; 4]| {
+            let weighted_with: f64 = (0..4)
+                .map(|d| (raw[d] + extra[d]).clamp(0.0, 100.0) * model.weights[d] / 100.0)
+                .sum();
+            (weighted_with + negative).max(0.0)
+        };
+        let (mut best_all, mut worst_all) = ([0.0f64; 4], [0.0f64; 4]);
+        for &(dim, best, worst, _) in &unknown[..unknown_len] {
+            best_all[dim] += best;
+            worst_all[dim] += worst;
+        }
+        let best = model.band_of(round_composite(composite_with(&best_all)));
+        let worst = model.band_of(round_composite(composite_with(&worst_all)));
+        if best != card.band || worst != card.band {
+            card.missing_span = Some(BandSpan { best, worst });
+            for &(dim, best, worst, attribute) in &unknown[..unknown_len] {
+                let mut one = [0.0f64; 4];
+                one[dim] = best;
+                let best_points = composite_with(&one) - exact;
+                one[dim] = worst;
+                let worst_points = composite_with(&one) - exact;
+                if best_points != 0.0 || worst_points != 0.0 {
+                    card.missing.push(MissingData {
+                        field: Arc::clone(&model.labels.fields[attribute as usize]),
+                        best_points,
+                        worst_points,
+                    });
+                }
+            }
+            card.missing.sort_unstable_by(|a, b| {
+                (b.best_points - b.worst_points)
+                    .total_cmp(&(a.best_points - a.worst_points))
+                    .then_with(|| a.field.cmp(&b.field))
+            });
+        }
+    }
+
+    card.next_action = next_action(
+        &card.scores,
+        product_points,
+        card.disqualified_by.is_some(),
+        !card.missing.is_empty(),
+        model,
+    );
+
+    card.reasons.sort_unstable_by(|a, b| {
+        b.composite_points
+            .abs()
+            .total_cmp(&a.composite_points.abs())
+            .then(a.dimension.cmp(&b.dimension))
+            .then_with(|| a.rule.cmp(&b.rule))
+    });
+}
+
+fn round_composite(exact: f64) -> u8 {
+    exact.round().clamp(0.0, 100.0) as u8
+}
+
+fn negative_reason(label: &Arc<str>, points: f64) -> Reason {
+    Reason {
+        dimension: Dimension::Negative,
+        rule: Arc::clone(label),
+        points,
+        composite_points: points,
+        count: 0,
+        decayed: 0.0,
+    }
+}
+
+/// The next-action matrix, evaluated top to bottom; the first row that holds wins.
+pub fn next_action(
+    scores: &DimensionScores,
+    product_points: f64,
+    disqualified: bool,
+    incomplete: bool,
+    model: &Model,
+) -> NextAction {
+    let a = &model.actions;
+    let (fit, intent, person) = (scores.fit, scores.intent, scores.stakeholder);
+    if disqualified {
+        NextAction::Suppress
+    } else if fit >= a.strong_fit && intent >= a.strong_intent && person >= a.clear_stakeholder {
+        NextAction::SalesNow
+    } else if fit >= a.strong_fit && person < a.clear_stakeholder {
+        NextAction::AccountFollowUp
+    } else if fit >= a.good_fit && incomplete {
+        NextAction::EnrichAgain
+    } else if fit >= a.good_fit && intent >= a.moderate_intent {
+        NextAction::SdrReview
+    } else if fit < a.good_fit && product_points >= a.strong_product_usage {
+        NextAction::ManualReview
+    } else {
+        NextAction::Nurture
+    }
+}
+
+/// Applies one fit or stakeholder rule, pushing its reasons; `None` when the attribute
+/// is unknown.
+fn apply_rule(
+    rule: &Rule,
+    lead: &Lead,
+    dimension: Dimension,
+    reasons: &mut Vec<Reason>,
+) -> Option<f64> {
+    let mut push = |label: &Arc<str>, points: f64| {
+        reasons.push(Reason {
+            dimension,
+            rule: Arc::clone(label),
+            points,
+            composite_points: 0.0,
+            count: 0,
+            decayed: 0.0,
+        });
+        points
+    };
+    let person = &lead.person;
+    let company = &lead.company;
+    match &rule.matcher {
+        Matcher::Text {
+            entries,
+            regions,
+            other,
+        } => {
+            let value = match rule.attribute {
+                Attribute::Industry => company.industry.as_deref(),
+                Attribute::RevenueBand => company.revenue_band.as_deref(),
+                Attribute::BusinessModel => company.business_model.as_deref(),
+                Attribute::Country => company.country.as_deref().or(person.country.as_deref()),
+                _ => None,
+            }?
+            .trim();
+            if value.is_empty() {
+                return None;
+            }
+            let hit = entries
+                .iter()
+                .find(|e| e.key.eq_ignore_ascii_case(value))
+                .or_else(|| {
+                    regions
+                        .iter()
+                        .find(|(countries, _)| {
+                            countries.iter().any(|c| c.eq_ignore_ascii_case(value))
+                        })
+                        .map(|(_, e)| e)
+                })
+                .or(other.as_ref());
+            Some(hit.map_or(0.0, |e| push(&e.label, e.points)))
+        }
+        Matcher::Ranges(ranges) => {
+            let n = company.employees?;
+            let hit = ranges.iter().find(|(lo, hi, _)| (*lo..=*hi).contains(&n));
+            Some(hit.map_or(0.0, |(_, _, e)| push(&e.label, e.points)))
+        }
+        Matcher::List {
+            entries,
+            cap,
+            cap_label,
+        } => {
+            let stack = company.tech_stack.as_deref()?;
+            let mut total = 0.0;
+            for e in entries {
+                if stack.iter().any(|t| t.trim().eq_ignore_ascii_case(&e.key)) {
+                    total += push(&e.label, e.points);
+                }
+            }
+            let limited = total.clamp(-cap, *cap);
+            if limited != total {
+                push(cap_label, limited - total);
+            }
+            Some(limited)
+        }
+        Matcher::Enum(table) => {
+            let index = match rule.attribute {
+                Attribute::Seniority => person.seniority? as usize,
+                Attribute::Function => person.function? as usize,
+                Attribute::Authority => person.authority? as usize,
+                _ => return None,
+            };
+            Some(
+                table[index]
+                    .as_ref()
+                    .map_or(0.0, |e| push(&e.label, e.points)),
+            )
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct SignalSum {
+    count: u32,
+    full: f64,
+    decayed: f64,
+}
+
+struct SignalTotals {
+    slots: [SignalSum; SIGNAL_SLOTS],
+    any_active: bool,
+}
+
+/// Adds up every event's points by signal, with decay; sessions after the earliest
+/// also count as repeat visits.
+fn accumulate_signals(events: &[Event], model: &Model, now: DateTime<Utc>) -> SignalTotals {
+    let mut totals = SignalTotals {
+        slots: [SignalSum::default(); SIGNAL_SLOTS],
+        any_active: false,
+    };
+    let mut first_session: Option<(usize, DateTime<Utc>)> = None;
+    if model.signals[REPEAT_VISIT].is_some() {
+        for (i, e) in events.iter().enumerate() {
+            if e.kind == EventKind::Session && first_session.is_none_or(|(_, at)| e.at < at) {
+                first_session = Some((i, e.at));
+            }
+        }
+    }
+    for (i, e) in events.iter().enumerate() {
+        let age_days =
+            (now.signed_duration_since(e.at).num_milliseconds().max(0)) as f64 / 86_400_000.0;
+        let slot = e.kind.index();
+        if let Some(signal) = model.signals[slot].as_ref() {
+            let quantity = if signal.per_minute {
+                e.minutes
+                    .filter(|m| m.is_finite() && *m > 0.0)
+                    .unwrap_or(0.0)
+            } else {
+                1.0
+            };
+            add(
+                &mut totals.slots[slot],
+                signal.points * quantity,
+                signal.decay_per_day,
+                age_days,
+            );
+            totals.any_active |= signal.active;
+        }
+        if e.kind == EventKind::Session && first_session.is_some_and(|(first, _)| first != i) {
+            if let Some(signal) = model.signals[REPEAT_VISIT].as_ref() {
+                add(
+                    &mut totals.slots[REPEAT_VISIT],
+                    signal.points,
+                    signal.decay_per_day,
+                    age_days,
+                );
+                totals.any_active |= signal.active;
+            }
+        }
+    }
+    totals
+}
+
+fn add(sum: &mut SignalSum, points: f64, decay_per_day: f64, age_days: f64) {
+    sum.count += 1;
+    sum.full += points;
+    sum.decayed += if decay_per_day == 0.0 {
+        points
+    } else {
+        points * (-decay_per_day * age_days).exp()
+    };
+}
+
+/// Applies the negative signals; returns the composite points they take and the label
+/// of the first disqualifying one.
+fn apply_negatives(
+    lead: &Lead,
+    any_active: bool,
+    model: &Model,
+    now: DateTime<Utc>,
+    reasons: &mut Vec<Reason>,
+) -> (f64, Option<Arc<str>>) {
+    let n = &model.negatives;
+    let person = &lead.person;
+    let mut total = 0.0;
+    let mut disqualified_by: Option<Arc<str>> = None;
+    let mut fire = |p: &Penalty| {
+        reasons.push(negative_reason(&p.label, p.points));
+        total += p.points;
+        if p.disqualify && disqualified_by.is_none() {
+            disqualified_by = Some(Arc::clone(&p.label));
+        }
+    };
+    let is_student = person.seniority == Some(Seniority::Student)
+        || person.occupation == Some(Occupation::Student);
+    if let (Some(p), true) = (&n.student, is_student) {
+        fire(p);
+    }
+    if let (Some(p), true) = (
+        &n.job_seeker,
+        person.occupation == Some(Occupation::JobSeeker),
+    ) {
+        fire(p);
+    }
+    if let (Some(p), true) = (
+        &n.consultant,
+        person.function == Some(JobFunction::Consulting),
+    ) {
+        fire(p);
+    }
+    if let (Some(p), true) = (&n.unsubscribed, lead.consent.email == Some(false)) {
+        fire(p);
+    }
+    if let Some((p, domains)) = &n.competitor {
+        let email_domain = person
+            .email
+            .as_deref()
+            .and_then(|e| e.rsplit_once('@'))
+            .map(|(_, d)| d);
+        let company_domain = lead.company.domain.as_deref();
+        let is_competitor = domains.iter().any(|d| {
+            [email_domain, company_domain]
+                .into_iter()
+                .flatten()
+                .any(|x| x.trim().eq_ignore_ascii_case(d))
+        });
+        if is_competitor {
+            fire(p);
+        }
+    }
+    if let (Some((p, after_days)), Some(created)) = (&n.passive_only, lead.created_at) {
+        let known_days =
+            now.signed_duration_since(created).num_milliseconds() as f64 / 86_400_000.0;
+        if !any_active && known_days >= *after_days {
+            fire(p);
+        }
+    }
+    (total, disqualified_by)
+}
