@@ -1,0 +1,1 @@
+//! The adapter contract suite (see the crate docs).

@@ -1,0 +1,1 @@
+//! The emulator harness: moto_server on a free loopback port.
