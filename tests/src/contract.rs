@@ -1,1 +1,1056 @@
-//! The adapter contract suite (see the crate docs).
+//! The adapter contract suite, written once and run against every adapter: memory and
+//! SQLite (`tests/tests/memory.rs`, `tests/tests/sqlite.rs`) and DynamoDB/SQS on the
+//! emulator.
+//!
+//! An adapter's test file implements [`Harness`] and expands [`contract_tests!`], which
+//! makes one test per `check_*` function below. Waits are short (visibility timeouts of
+//! one or two seconds) and the largest write load is the 1,000-event check, because the
+//! emulator manages only about 500 writes per second.
+
+use chrono::{DateTime, Duration as TimeDelta, TimeZone, Utc};
+use leadq_pipeline::envelope::MAX_MESSAGE_BYTES;
+use leadq_pipeline::{
+    Alert, AlertState, Claim, Created, Delivery, Envelope, EventAggregates, HistoryEntry,
+    LeadRecord, LeadStore, ModelVersion, NewEvent, Provenance, QueueError, RetryPolicy, Stage,
+    StoreError, WorkQueue, record_events,
+};
+use leadq_scoring::{Band, Event, EventKind, Lead, NextAction, Outcome, OutcomeStatus, Person};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What an adapter's test file provides to run the contract checks.
+#[async_trait::async_trait]
+pub trait Harness: Send + Sync + 'static {
+    /// A fresh, isolated store (its own table/file), empty.
+    async fn store(&self) -> Arc<dyn LeadStore>;
+    /// Fresh, isolated queues for every stage, empty.
+    async fn queue(&self) -> Arc<dyn WorkQueue>;
+    /// Receives after which a failed message moves to the dead-letter queue.
+    fn max_receive_count(&self) -> u32;
+}
+
+/// Expands to one `#[tokio::test(flavor = "multi_thread", worker_threads = 4)]` per
+/// contract check, each evaluating `$harness` afresh (inside the test, so it may `.await`).
+/// The calling crate needs tokio with `macros` and `rt-multi-thread`.
+#[macro_export]
+macro_rules! contract_tests {
+    ($harness:expr) => {
+        $crate::contract_tests!(@tests $harness;
+            create_lead_is_create_if_absent => check_create_lead_is_create_if_absent,
+            concurrent_creates_keep_one_lead_per_email => check_concurrent_creates_keep_one_lead_per_email,
+            update_lead_is_version_checked => check_update_lead_is_version_checked,
+            append_events_is_atomic => check_append_events_is_atomic,
+            concurrent_writers_lose_no_event => check_concurrent_writers_lose_no_event,
+            reappending_events_adds_no_duplicates => check_reappending_events_adds_no_duplicates,
+            idempotency_in_progress_then_completed => check_idempotency_in_progress_then_completed,
+            idempotency_expired_and_lapsed_claims => check_idempotency_expired_and_lapsed_claims,
+            idempotency_release_then_claim => check_idempotency_release_then_claim,
+            queue_acks_and_redelivers_failures => check_queue_acks_and_redelivers_failures,
+            queue_dead_letters_after_max_receives => check_queue_dead_letters_after_max_receives,
+            queue_rejects_oversized_batches => check_queue_rejects_oversized_batches,
+            model_versions_newest_first_and_active => check_model_versions_newest_first_and_active,
+            outbox_is_create_if_absent_and_versioned => check_outbox_is_create_if_absent_and_versioned,
+            outcomes_replace_per_lead => check_outcomes_replace_per_lead,
+            history_is_idempotent_on_at => check_history_is_idempotent_on_at,
+            rescore_pages_cover_due_leads_once => check_rescore_pages_cover_due_leads_once,
+        );
+    };
+    (@tests $harness:expr; $($name:ident => $check:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let harness = $harness;
+                $crate::contract::$check(&harness).await;
+            }
+        )*
+    };
+}
+
+/// A fixed base time (2025-01-01T00:00:00Z) plus `secs`; whole seconds, so every backend
+/// stores it exactly.
+pub fn at(secs: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0)
+        .single()
+        .expect("a valid base time")
+        + TimeDelta::seconds(secs)
+}
+
+/// A lead record (version 1) with an optional email key and a little of every part.
+pub fn lead_record(id: &str, email_key: Option<&str>) -> LeadRecord {
+    let lead = Lead {
+        id: id.to_string(),
+        person: Person {
+            email: email_key.map(str::to_string),
+            name: Some("Ada Lovelace".into()),
+            ..Person::default()
+        },
+        source: Some("website".into()),
+        created_at: Some(at(0)),
+        ..Lead::default()
+    };
+    let mut record = LeadRecord::new(lead, email_key.map(str::to_string), at(0));
+    record.provenance.insert(
+        "person.name".into(),
+        Provenance {
+            provider: "form".into(),
+            confidence: 0.9,
+            at: at(0),
+        },
+    );
+    record
+}
+
+fn policy() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 200,
+        base: Duration::from_millis(2),
+        max: Duration::from_millis(100),
+    }
+}
+
+async fn create(store: &dyn LeadStore, record: &LeadRecord) {
+    let created = store.create_lead(record).await.expect("create_lead");
+    assert_eq!(created, Created::New, "lead {} is new", record.id());
+}
+
+/// create twice -> one lead; the same email key under another id -> the original id.
+pub async fn check_create_lead_is_create_if_absent(h: &dyn Harness) {
+    let store = h.store().await;
+    let original = lead_record("lead-a", Some("ada@example.com"));
+    create(&*store, &original).await;
+    assert_eq!(
+        store.get_lead("lead-a").await.expect("get_lead"),
+        Some(original.clone())
+    );
+
+    let mut again = original.clone();
+    again.lead.source = Some("changed".into());
+    assert_eq!(
+        store.create_lead(&again).await.expect("create_lead"),
+        Created::Existing("lead-a".into())
+    );
+    let same_email = lead_record("lead-b", Some("ada@example.com"));
+    assert_eq!(
+        store.create_lead(&same_email).await.expect("create_lead"),
+        Created::Existing("lead-a".into())
+    );
+    let same_id_other_email = lead_record("lead-a", Some("other@example.com"));
+    assert_eq!(
+        store
+            .create_lead(&same_id_other_email)
+            .await
+            .expect("create_lead"),
+        Created::Existing("lead-a".into())
+    );
+
+    assert_eq!(
+        store.get_lead("lead-a").await.expect("get_lead"),
+        Some(original),
+        "nothing overwritten"
+    );
+    assert_eq!(store.get_lead("lead-b").await.expect("get_lead"), None);
+    assert_eq!(
+        store
+            .find_lead_by_email("ada@example.com")
+            .await
+            .expect("find_lead_by_email"),
+        Some("lead-a".into())
+    );
+    assert_eq!(
+        store
+            .find_lead_by_email("other@example.com")
+            .await
+            .expect("find_lead_by_email"),
+        None
+    );
+
+    // leads without an email key never collide on it
+    create(&*store, &lead_record("anon-1", None)).await;
+    create(&*store, &lead_record("anon-2", None)).await;
+}
+
+/// 8 concurrent creates of different ids with one email key: exactly one wins.
+pub async fn check_concurrent_creates_keep_one_lead_per_email(h: &dyn Harness) {
+    let store = h.store().await;
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let record = lead_record(&format!("racer-{i}"), Some("race@example.com"));
+                store.create_lead(&record).await.expect("create_lead")
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    let mut answers = Vec::new();
+    for (i, task) in tasks.into_iter().enumerate() {
+        match task.await.expect("task") {
+            Created::New => winners.push(format!("racer-{i}")),
+            Created::Existing(owner) => answers.push(owner),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one create wins: {winners:?}");
+    assert!(
+        answers.iter().all(|owner| *owner == winners[0]),
+        "losers name the winner: {answers:?}"
+    );
+    assert_eq!(
+        store
+            .find_lead_by_email("race@example.com")
+            .await
+            .expect("find_lead_by_email"),
+        Some(winners[0].clone())
+    );
+}
+
+/// A write with a stale version is a `Conflict` and changes nothing.
+pub async fn check_update_lead_is_version_checked(h: &dyn Harness) {
+    let store = h.store().await;
+    let original = lead_record("lead-v", Some("v@example.com"));
+    create(&*store, &original).await;
+
+    let mut next = original.clone();
+    next.version = 2;
+    next.lead.source = Some("partner".into());
+    next.rescore_at = Some(at(3_600));
+    next.updated_at = at(10);
+    store.update_lead(&next).await.expect("update_lead");
+
+    let mut stale = original.clone();
+    stale.version = 2;
+    stale.lead.source = Some("stale".into());
+    let err = store.update_lead(&stale).await.expect_err("stale write");
+    assert_eq!(
+        err,
+        StoreError::Conflict {
+            lead_id: "lead-v".into(),
+            expected: 1
+        }
+    );
+    let mut ahead = next.clone();
+    ahead.version = 4;
+    let err = store
+        .update_lead(&ahead)
+        .await
+        .expect_err("version skipped");
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    assert_eq!(
+        store.get_lead("lead-v").await.expect("get_lead"),
+        Some(next)
+    );
+
+    let mut missing = lead_record("nobody", None);
+    missing.version = 2;
+    let err = store.update_lead(&missing).await.expect_err("missing lead");
+    assert!(
+        matches!(
+            err,
+            StoreError::NotFound { .. } | StoreError::Conflict { .. }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(store.get_lead("nobody").await.expect("get_lead"), None);
+}
+
+fn stored(event_id: &str, kind: EventKind, secs: i64) -> leadq_pipeline::StoredEvent {
+    leadq_pipeline::StoredEvent {
+        event_id: event_id.to_string(),
+        event: Event::new(kind, at(secs)),
+        received_at: at(1_000),
+    }
+}
+
+fn with_events(record: &LeadRecord, events: &[leadq_pipeline::StoredEvent]) -> LeadRecord {
+    let mut next = record.clone();
+    for event in events {
+        next.aggregates.add(&event.event);
+    }
+    next.version += 1;
+    next
+}
+
+/// append_events writes all events and the record, or nothing (stale version, duplicate).
+pub async fn check_append_events_is_atomic(h: &dyn Harness) {
+    let store = h.store().await;
+    let original = lead_record("lead-e", None);
+    create(&*store, &original).await;
+
+    let first = vec![
+        stored("e-2", EventKind::PricingView, 20),
+        stored("e-1", EventKind::PageView, 10),
+    ];
+    let v2 = with_events(&original, &first);
+    store
+        .append_events(&v2, &first)
+        .await
+        .expect("append_events");
+    let listed: Vec<String> = store
+        .list_events("lead-e")
+        .await
+        .expect("list_events")
+        .into_iter()
+        .map(|e| e.event_id)
+        .collect();
+    assert_eq!(listed, vec!["e-1", "e-2"], "oldest first");
+
+    // a stale version: nothing written
+    let late = vec![stored("e-3", EventKind::Webinar, 30)];
+    let err = store
+        .append_events(&with_events(&original, &late), &late)
+        .await
+        .expect_err("stale append");
+    assert_eq!(
+        err,
+        StoreError::Conflict {
+            lead_id: "lead-e".into(),
+            expected: 1
+        }
+    );
+
+    // one duplicate among new events: nothing written, the duplicate named
+    let mixed = vec![
+        stored("e-4", EventKind::DemoRequest, 40),
+        stored("e-1", EventKind::PageView, 10),
+    ];
+    let err = store
+        .append_events(&with_events(&v2, &mixed), &mixed)
+        .await
+        .expect_err("duplicate append");
+    assert_eq!(
+        err,
+        StoreError::DuplicateEvent {
+            lead_id: "lead-e".into(),
+            event_id: "e-1".into()
+        }
+    );
+
+    assert_eq!(store.list_events("lead-e").await.expect("list_events"), {
+        let mut expected = first.clone();
+        expected.reverse();
+        expected
+    });
+    assert_eq!(store.get_lead("lead-e").await.expect("get_lead"), Some(v2));
+    let ids = vec!["e-1".to_string(), "e-3".to_string(), "e-4".to_string()];
+    let existing = store
+        .existing_event_ids("lead-e", &ids)
+        .await
+        .expect("existing_event_ids");
+    assert_eq!(existing, HashSet::from(["e-1".to_string()]));
+}
+
+/// 8 concurrent writers append 1,000 events to one lead through `record_events`.
+pub async fn check_concurrent_writers_lose_no_event(h: &dyn Harness) {
+    const WRITERS: usize = 8;
+    const PER_WRITER: usize = 125;
+    const PER_CALL: usize = 25;
+    let store = h.store().await;
+    create(&*store, &lead_record("busy", None)).await;
+
+    let event = |writer: usize, i: usize| {
+        let n = writer * PER_WRITER + i;
+        let mut event = Event::new(EventKind::ALL[n % EventKind::ALL.len()], at(n as i64));
+        if event.kind == EventKind::Session {
+            event.minutes = Some(1.5);
+        }
+        // half carry a sender id, half get a content id
+        if n % 2 == 0 {
+            NewEvent::with_id(format!("w{writer}-{i}"), event)
+        } else {
+            NewEvent::new(event)
+        }
+    };
+    let mut expected = EventAggregates::default();
+    for writer in 0..WRITERS {
+        for i in 0..PER_WRITER {
+            expected.add(&event(writer, i).event);
+        }
+    }
+
+    let tasks: Vec<_> = (0..WRITERS)
+        .map(|writer| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let events: Vec<NewEvent> = (0..PER_WRITER).map(|i| event(writer, i)).collect();
+                let mut appended = 0;
+                for chunk in events.chunks(PER_CALL) {
+                    let report = record_events(&*store, "busy", chunk, at(5_000), &policy())
+                        .await
+                        .expect("record_events");
+                    appended += report.appended;
+                }
+                appended
+            })
+        })
+        .collect();
+    let mut appended = 0;
+    for task in tasks {
+        appended += task.await.expect("writer task");
+    }
+    assert_eq!(appended, WRITERS * PER_WRITER);
+
+    let events = store.list_events("busy").await.expect("list_events");
+    assert_eq!(events.len(), WRITERS * PER_WRITER);
+    let ids: HashSet<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
+    assert_eq!(ids.len(), events.len(), "event ids are unique");
+    assert!(
+        events.windows(2).all(|w| w[0].event.at <= w[1].event.at),
+        "oldest first"
+    );
+
+    let record = store
+        .get_lead("busy")
+        .await
+        .expect("get_lead")
+        .expect("the lead");
+    assert_eq!(record.aggregates.count, 1_000);
+    assert_eq!(record.aggregates, expected);
+    let mut by_kind: BTreeMap<EventKind, u64> = BTreeMap::new();
+    for stored in &events {
+        *by_kind.entry(stored.event.kind).or_insert(0) += 1;
+    }
+    assert_eq!(record.aggregates.by_kind, by_kind);
+    assert_eq!(record.version, 1 + (WRITERS * PER_WRITER / PER_CALL) as u64);
+}
+
+/// Recording the same events again stores nothing new.
+pub async fn check_reappending_events_adds_no_duplicates(h: &dyn Harness) {
+    let store = h.store().await;
+    create(&*store, &lead_record("again", None)).await;
+    let mut events: Vec<NewEvent> = (0..30)
+        .map(|i| {
+            let mut event = Event::new(EventKind::ALL[i % 4], at(i as i64));
+            event.properties.insert("page".into(), format!("/p/{i}"));
+            if i < 10 {
+                NewEvent::with_id(format!("sender-{i}"), event)
+            } else {
+                NewEvent::new(event)
+            }
+        })
+        .collect();
+    let first = record_events(&*store, "again", &events, at(100), &policy())
+        .await
+        .expect("record_events");
+    assert_eq!((first.appended, first.duplicates), (30, 0));
+
+    events.reverse();
+    events.push(events[0].clone());
+    let second = record_events(&*store, "again", &events, at(200), &policy())
+        .await
+        .expect("record_events");
+    assert_eq!((second.appended, second.duplicates), (0, 31));
+    assert_eq!(
+        store.list_events("again").await.expect("list_events").len(),
+        30
+    );
+    let record = store
+        .get_lead("again")
+        .await
+        .expect("get_lead")
+        .expect("the lead");
+    assert_eq!(record, first.record, "the lead is unchanged");
+    assert_eq!(record.aggregates.count, 30);
+}
+
+/// A live claim blocks a second one; a completed key replays its response.
+pub async fn check_idempotency_in_progress_then_completed(h: &dyn Harness) {
+    let store = h.store().await;
+    let claim = |key: &'static str, now: i64| {
+        let store = Arc::clone(&store);
+        async move {
+            store
+                .claim_idempotency(key, at(now), at(3_600), at(now + 60))
+                .await
+                .expect("claim_idempotency")
+        }
+    };
+    assert_eq!(claim("req-1", 0).await, Claim::Claimed);
+    assert_eq!(claim("req-1", 1).await, Claim::InProgress);
+    store
+        .complete_idempotency("req-1", Some(r#"{"status":202}"#.into()), at(3_600))
+        .await
+        .expect("complete_idempotency");
+    assert_eq!(
+        claim("req-1", 2).await,
+        Claim::Completed(Some(r#"{"status":202}"#.into()))
+    );
+    // even long after the in-progress window, until the record expires
+    assert_eq!(
+        claim("req-1", 3_000).await,
+        Claim::Completed(Some(r#"{"status":202}"#.into()))
+    );
+
+    assert_eq!(claim("req-2", 0).await, Claim::Claimed);
+    store
+        .complete_idempotency("req-2", None, at(3_600))
+        .await
+        .expect("complete_idempotency");
+    assert_eq!(claim("req-2", 5).await, Claim::Completed(None));
+    assert_eq!(
+        claim("req-3", 5).await,
+        Claim::Claimed,
+        "keys are independent"
+    );
+}
+
+/// An expired record, or a lapsed in-progress claim, can be claimed again.
+pub async fn check_idempotency_expired_and_lapsed_claims(h: &dyn Harness) {
+    let store = h.store().await;
+    // completed, expiring at 200
+    let claimed = store
+        .claim_idempotency("done", at(0), at(200), at(60))
+        .await
+        .expect("claim_idempotency");
+    assert_eq!(claimed, Claim::Claimed);
+    store
+        .complete_idempotency("done", Some("old".into()), at(200))
+        .await
+        .expect("complete_idempotency");
+    let before = store
+        .claim_idempotency("done", at(150), at(3_600), at(210))
+        .await
+        .expect("claim_idempotency");
+    assert_eq!(before, Claim::Completed(Some("old".into())));
+    let after = store
+        .claim_idempotency("done", at(300), at(3_900), at(360))
+        .await
+        .expect("claim_idempotency");
+    assert_eq!(
+        after,
+        Claim::Claimed,
+        "an expired completed record is claimable"
+    );
+    let now_in_progress = store
+        .claim_idempotency("done", at(301), at(3_900), at(361))
+        .await
+        .expect("claim_idempotency");
+    assert_eq!(now_in_progress, Claim::InProgress);
+
+    // in progress, the claim lapsing at 60 while the record lives to 3,600
+    let claimed = store
+        .claim_idempotency("stuck", at(0), at(3_600), at(60))
+        .await
+        .expect("claim_idempotency");
+    assert_eq!(claimed, Claim::Claimed);
+    let live = store
+        .claim_idempotency("stuck", at(30), at(3_600), at(90))
+        .await
+        .expect("claim_idempotency");
+    assert_eq!(live, Claim::InProgress);
+    let lapsed = store
+        .claim_idempotency("stuck", at(120), at(3_720), at(180))
+        .await
+        .expect("claim_idempotency");
+    assert_eq!(
+        lapsed,
+        Claim::Claimed,
+        "a lapsed in-progress claim is claimable"
+    );
+    let renewed = store
+        .claim_idempotency("stuck", at(150), at(3_750), at(210))
+        .await
+        .expect("claim_idempotency");
+    assert_eq!(
+        renewed,
+        Claim::InProgress,
+        "the new claim holds its own window"
+    );
+}
+
+/// A released claim can be claimed again at once.
+pub async fn check_idempotency_release_then_claim(h: &dyn Harness) {
+    let store = h.store().await;
+    let claim = || store.claim_idempotency("retry-me", at(0), at(3_600), at(60));
+    assert_eq!(claim().await.expect("claim_idempotency"), Claim::Claimed);
+    assert_eq!(claim().await.expect("claim_idempotency"), Claim::InProgress);
+    store
+        .release_idempotency("retry-me")
+        .await
+        .expect("release_idempotency");
+    assert_eq!(claim().await.expect("claim_idempotency"), Claim::Claimed);
+    store
+        .release_idempotency("never-claimed")
+        .await
+        .expect("releasing an unknown key is fine");
+}
+
+fn envelope(i: usize) -> Envelope {
+    Envelope::new(
+        Stage::Score,
+        format!("lead-{i:02}"),
+        format!("trace-{i}"),
+        at(i as i64),
+    )
+}
+
+/// Receives until `want` messages arrived or `patience` passed, at most 10 per receive.
+pub async fn receive_until(
+    queue: &dyn WorkQueue,
+    stage: Stage,
+    want: usize,
+    visibility: Duration,
+    patience: Duration,
+) -> Vec<Delivery> {
+    let start = Instant::now();
+    let mut got = Vec::new();
+    while got.len() < want && start.elapsed() < patience {
+        let batch = queue
+            .receive(stage, (want - got.len()).min(10), visibility)
+            .await
+            .expect("receive");
+        assert!(batch.len() <= 10, "at most the requested 10 messages");
+        if batch.is_empty() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        got.extend(batch);
+    }
+    got
+}
+
+/// Send 25, receive them all, fail 3 (they come back), ack the rest (they never do).
+pub async fn check_queue_acks_and_redelivers_failures(h: &dyn Harness) {
+    const VISIBILITY: Duration = Duration::from_secs(2);
+    let queue = h.queue().await;
+    let sent: Vec<Envelope> = (0..25).map(envelope).collect();
+    queue.send(Stage::Score, &sent).await.expect("send");
+    queue
+        .send(Stage::Score, &[])
+        .await
+        .expect("sending nothing is fine");
+
+    let first = receive_until(
+        &*queue,
+        Stage::Score,
+        25,
+        VISIBILITY,
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(first.len(), 25, "every message received");
+    let ids: HashSet<&str> = first.iter().map(|d| d.message_id.as_str()).collect();
+    assert_eq!(
+        ids.len(),
+        25,
+        "no message twice within its visibility timeout"
+    );
+    let mut bodies: Vec<Envelope> = first
+        .iter()
+        .map(|d| Envelope::parse(&d.body).expect("an envelope"))
+        .collect();
+    bodies.sort_by(|a, b| a.lead_id.cmp(&b.lead_id));
+    assert_eq!(bodies, sent, "bodies arrive intact");
+    assert!(
+        first.iter().all(|d| d.receive_count == 1),
+        "first receive counts 1"
+    );
+    assert!(
+        queue
+            .receive(Stage::Enrich, 10, VISIBILITY)
+            .await
+            .expect("receive")
+            .is_empty(),
+        "stages have their own queues"
+    );
+
+    let (failed, done) = first.split_at(3);
+    for delivery in failed {
+        queue
+            .fail(Stage::Score, &delivery.receipt)
+            .await
+            .expect("fail");
+    }
+    for delivery in done {
+        queue
+            .ack(Stage::Score, &delivery.receipt)
+            .await
+            .expect("ack");
+    }
+
+    let again = receive_until(&*queue, Stage::Score, 3, VISIBILITY, Duration::from_secs(5)).await;
+    let again_ids: BTreeSet<&str> = again.iter().map(|d| d.message_id.as_str()).collect();
+    let failed_ids: BTreeSet<&str> = failed.iter().map(|d| d.message_id.as_str()).collect();
+    assert_eq!(
+        again_ids, failed_ids,
+        "exactly the failed messages come back"
+    );
+    assert!(
+        again.iter().all(|d| d.receive_count == 2),
+        "second receive counts 2"
+    );
+    for delivery in &again {
+        queue
+            .ack(Stage::Score, &delivery.receipt)
+            .await
+            .expect("ack");
+    }
+
+    tokio::time::sleep(VISIBILITY + Duration::from_millis(500)).await;
+    let late = receive_until(&*queue, Stage::Score, 1, VISIBILITY, Duration::from_secs(1)).await;
+    assert!(late.is_empty(), "acked messages never return: {late:?}");
+}
+
+/// A message failed `max_receive_count` times moves to the dead-letter queue.
+pub async fn check_queue_dead_letters_after_max_receives(h: &dyn Harness) {
+    const VISIBILITY: Duration = Duration::from_secs(1);
+    let queue = h.queue().await;
+    let max = h.max_receive_count();
+    queue
+        .send_raw(Stage::Route, "this is not an envelope")
+        .await
+        .expect("send_raw");
+    for round in 1..=max {
+        let got = receive_until(&*queue, Stage::Route, 1, VISIBILITY, Duration::from_secs(5)).await;
+        assert_eq!(got.len(), 1, "receive {round} of {max}");
+        assert_eq!(got[0].receive_count, round);
+        assert_eq!(got[0].body, "this is not an envelope");
+        queue
+            .fail(Stage::Route, &got[0].receipt)
+            .await
+            .expect("fail");
+    }
+    let after = receive_until(
+        &*queue,
+        Stage::Route,
+        1,
+        VISIBILITY,
+        Duration::from_millis(1_500),
+    )
+    .await;
+    assert!(after.is_empty(), "no longer received: {after:?}");
+
+    let start = Instant::now();
+    let mut dead = Vec::new();
+    while dead.is_empty() && start.elapsed() < Duration::from_secs(5) {
+        dead = queue
+            .dead_letters(Stage::Route, 10)
+            .await
+            .expect("dead_letters");
+        if dead.is_empty() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    assert_eq!(dead.len(), 1, "one dead letter: {dead:?}");
+    assert_eq!(dead[0].body, "this is not an envelope");
+    assert!(
+        queue
+            .dead_letters(Stage::Score, 10)
+            .await
+            .expect("dead_letters")
+            .is_empty(),
+        "dead-letter queues are per stage"
+    );
+}
+
+/// An oversized envelope fails the whole send with `TooLarge`.
+pub async fn check_queue_rejects_oversized_batches(h: &dyn Harness) {
+    let queue = h.queue().await;
+    let huge = Envelope::new(Stage::Enrich, "x".repeat(MAX_MESSAGE_BYTES), "trace", at(0));
+    let err = queue
+        .send(Stage::Enrich, &[envelope(1), huge])
+        .await
+        .expect_err("too large");
+    match err {
+        QueueError::TooLarge {
+            lead_id,
+            size,
+            limit,
+        } => {
+            assert_eq!(limit, MAX_MESSAGE_BYTES);
+            assert!(size > limit);
+            assert!(lead_id.starts_with("xxx"));
+        }
+        other => panic!("expected TooLarge, got {other:?}"),
+    }
+    let got = receive_until(
+        &*queue,
+        Stage::Enrich,
+        1,
+        Duration::from_secs(1),
+        Duration::from_millis(500),
+    )
+    .await;
+    assert!(got.is_empty(), "nothing of the batch was sent: {got:?}");
+}
+
+fn model(version: &str, day: i64) -> ModelVersion {
+    ModelVersion {
+        version: version.to_string(),
+        created_at: at(day * 86_400),
+        model_toml: format!("version = \"{version}\"\n"),
+        metrics_json: Some(r#"{"auc":0.81}"#.into()),
+        promoted: day % 2 == 0,
+        reason: "contract test".into(),
+    }
+}
+
+/// Model versions are create-if-absent, listed newest first; the active pointer works.
+pub async fn check_model_versions_newest_first_and_active(h: &dyn Harness) {
+    let store = h.store().await;
+    assert_eq!(store.active_model().await.expect("active_model"), None);
+    for (version, day) in [("2025.01.01", 0), ("2025.01.03", 2), ("2025.01.02", 1)] {
+        assert!(
+            store
+                .put_model_version(&model(version, day))
+                .await
+                .expect("put_model_version")
+        );
+    }
+    let mut changed = model("2025.01.02", 1);
+    changed.reason = "should not replace".into();
+    assert!(
+        !store
+            .put_model_version(&changed)
+            .await
+            .expect("put_model_version")
+    );
+
+    let listed = store
+        .list_model_versions()
+        .await
+        .expect("list_model_versions");
+    assert_eq!(
+        listed,
+        vec![
+            model("2025.01.03", 2),
+            model("2025.01.02", 1),
+            model("2025.01.01", 0)
+        ]
+    );
+
+    store
+        .set_active_model("2025.01.02")
+        .await
+        .expect("set_active_model");
+    assert_eq!(
+        store.active_model().await.expect("active_model"),
+        Some(model("2025.01.02", 1))
+    );
+    let err = store
+        .set_active_model("no-such-version")
+        .await
+        .expect_err("unknown version");
+    assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
+    assert_eq!(
+        store.active_model().await.expect("active_model"),
+        Some(model("2025.01.02", 1))
+    );
+    store
+        .set_active_model("2025.01.03")
+        .await
+        .expect("set_active_model");
+    assert_eq!(
+        store.active_model().await.expect("active_model"),
+        Some(model("2025.01.03", 2))
+    );
+}
+
+fn alert(id: &str, secs: i64) -> Alert {
+    Alert {
+        id: id.to_string(),
+        lead_id: format!("lead-of-{id}"),
+        hook: "slack".into(),
+        payload: format!(r#"{{"text":"{id} is hot"}}"#),
+        state: AlertState::Pending,
+        attempts: 0,
+        next_attempt_at: at(secs),
+        last_error: None,
+        version: 1,
+        created_at: at(secs),
+    }
+}
+
+/// Alerts are create-if-absent, version-checked, and listed per state oldest first.
+pub async fn check_outbox_is_create_if_absent_and_versioned(h: &dyn Harness) {
+    let store = h.store().await;
+    for (id, secs) in [("a-2", 20), ("a-1", 10), ("a-3", 30)] {
+        assert!(
+            store
+                .enqueue_alert(&alert(id, secs))
+                .await
+                .expect("enqueue_alert")
+        );
+    }
+    let mut twice = alert("a-1", 10);
+    twice.payload = "a second enqueue".into();
+    assert!(!store.enqueue_alert(&twice).await.expect("enqueue_alert"));
+
+    let pending = store
+        .alerts_in_state(AlertState::Pending, 10)
+        .await
+        .expect("alerts_in_state");
+    assert_eq!(
+        pending,
+        vec![alert("a-1", 10), alert("a-2", 20), alert("a-3", 30)]
+    );
+    let first_two = store
+        .alerts_in_state(AlertState::Pending, 2)
+        .await
+        .expect("alerts_in_state");
+    assert_eq!(first_two, vec![alert("a-1", 10), alert("a-2", 20)]);
+
+    let mut sent = alert("a-1", 10);
+    sent.state = AlertState::Sent;
+    sent.attempts = 1;
+    sent.version = 2;
+    store.update_alert(&sent).await.expect("update_alert");
+    let mut stale = alert("a-1", 10);
+    stale.state = AlertState::Failed;
+    stale.version = 2;
+    let err = store.update_alert(&stale).await.expect_err("stale alert");
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+
+    assert_eq!(
+        store
+            .alerts_in_state(AlertState::Sent, 10)
+            .await
+            .expect("alerts_in_state"),
+        vec![sent]
+    );
+    assert_eq!(
+        store
+            .alerts_in_state(AlertState::Pending, 10)
+            .await
+            .expect("alerts_in_state"),
+        vec![alert("a-2", 20), alert("a-3", 30)]
+    );
+    assert!(
+        store
+            .alerts_in_state(AlertState::Failed, 10)
+            .await
+            .expect("alerts_in_state")
+            .is_empty()
+    );
+}
+
+/// One outcome per lead; a later one replaces it.
+pub async fn check_outcomes_replace_per_lead(h: &dyn Harness) {
+    let store = h.store().await;
+    let outcome = |lead: &str, status, amount, secs| Outcome {
+        lead_id: lead.to_string(),
+        status,
+        amount,
+        closed_at: at(secs),
+    };
+    store
+        .put_outcome(&outcome("o-1", OutcomeStatus::Won, Some(12_000.0), 100))
+        .await
+        .expect("put_outcome");
+    store
+        .put_outcome(&outcome("o-2", OutcomeStatus::Lost, None, 200))
+        .await
+        .expect("put_outcome");
+    store
+        .put_outcome(&outcome("o-1", OutcomeStatus::Lost, None, 300))
+        .await
+        .expect("put_outcome");
+    let mut listed = store.list_outcomes().await.expect("list_outcomes");
+    listed.sort_by(|a, b| a.lead_id.cmp(&b.lead_id));
+    assert_eq!(
+        listed,
+        vec![
+            outcome("o-1", OutcomeStatus::Lost, None, 300),
+            outcome("o-2", OutcomeStatus::Lost, None, 200)
+        ]
+    );
+}
+
+fn history(secs: i64, to_band: Band) -> HistoryEntry {
+    HistoryEntry {
+        at: at(secs),
+        from_band: None,
+        to_band,
+        next_action: NextAction::Nurture,
+        composite: 42,
+        cause: "new events".into(),
+        model_version: "2025.01.01".into(),
+    }
+}
+
+/// History entries are listed oldest first, one per `at`.
+pub async fn check_history_is_idempotent_on_at(h: &dyn Harness) {
+    let store = h.store().await;
+    let entries = [
+        history(20, Band::Warm),
+        history(0, Band::Cold),
+        history(10, Band::Warm),
+    ];
+    for entry in &entries {
+        store.add_history("h-1", entry).await.expect("add_history");
+    }
+    store
+        .add_history("h-1", &entries[1])
+        .await
+        .expect("add_history again");
+    store
+        .add_history("h-2", &history(5, Band::Hot))
+        .await
+        .expect("add_history");
+    assert_eq!(
+        store.list_history("h-1").await.expect("list_history"),
+        vec![
+            history(0, Band::Cold),
+            history(10, Band::Warm),
+            history(20, Band::Warm)
+        ]
+    );
+    assert_eq!(
+        store.list_history("h-2").await.expect("list_history"),
+        vec![history(5, Band::Hot)]
+    );
+    assert!(
+        store
+            .list_history("h-3")
+            .await
+            .expect("list_history")
+            .is_empty()
+    );
+}
+
+/// 25 due leads in pages of 10: 3 pages, every due lead once, none that is not due.
+pub async fn check_rescore_pages_cover_due_leads_once(h: &dyn Harness) {
+    let store = h.store().await;
+    let due = at(10_000);
+    let mut expected = BTreeSet::new();
+    for i in 0..35 {
+        let id = format!("r-{i:02}");
+        let mut record = lead_record(&id, None);
+        record.rescore_at = match i {
+            // ties on purpose: five leads share each time; one is due exactly now
+            0..25 => Some(due - TimeDelta::seconds((i % 5) as i64 * 60)),
+            25..30 => Some(due + TimeDelta::seconds(1 + i as i64)),
+            _ => None,
+        };
+        if i < 25 {
+            expected.insert(id);
+        }
+        create(&*store, &record).await;
+    }
+
+    let mut pages = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store
+            .leads_due_for_rescore(due, 10, cursor.take())
+            .await
+            .expect("leads_due_for_rescore");
+        assert!(page.ids.len() <= 10, "a page holds at most the limit");
+        pages.push(page.ids);
+        match page.cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+        assert!(pages.len() < 10, "paging terminates");
+    }
+    let sizes: Vec<usize> = pages.iter().map(Vec::len).collect();
+    assert_eq!(sizes, vec![10, 10, 5]);
+    let all: Vec<String> = pages.into_iter().flatten().collect();
+    let unique: BTreeSet<String> = all.iter().cloned().collect();
+    assert_eq!(unique.len(), all.len(), "no lead twice");
+    assert_eq!(unique, expected);
+
+    let none_due = store
+        .leads_due_for_rescore(at(0), 10, None)
+        .await
+        .expect("leads_due_for_rescore");
+    assert_eq!(none_due, leadq_pipeline::Page::default());
+}

@@ -69,7 +69,12 @@ pub enum EnvelopeError {
 
 impl Envelope {
     /// New work for `stage` on `lead_id`.
-    pub fn new(kind: Stage, lead_id: impl Into<String>, trace_id: impl Into<String>, now: DateTime<Utc>) -> Envelope {
+    pub fn new(
+        kind: Stage,
+        lead_id: impl Into<String>,
+        trace_id: impl Into<String>,
+        now: DateTime<Utc>,
+    ) -> Envelope {
         Envelope {
             v: ENVELOPE_VERSION,
             kind,
@@ -82,12 +87,14 @@ impl Envelope {
 
     /// The JSON body.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_else(|_| unreachable!("an envelope always serialises"))
+        serde_json::to_string(self)
+            .unwrap_or_else(|_| unreachable!("an envelope always serialises"))
     }
 
     /// Parses and checks a message body.
     pub fn parse(body: &str) -> Result<Envelope, EnvelopeError> {
-        let envelope: Envelope = serde_json::from_str(body).map_err(|e| EnvelopeError::Malformed(e.to_string()))?;
+        let envelope: Envelope =
+            serde_json::from_str(body).map_err(|e| EnvelopeError::Malformed(e.to_string()))?;
         if envelope.v != ENVELOPE_VERSION {
             return Err(EnvelopeError::UnsupportedVersion(envelope.v));
         }

@@ -4,8 +4,16 @@
 //! disagree. Adapters live in `leadq-aws` (DynamoDB, SQS) and `leadq-local` (SQLite);
 //! [`memory`] holds in-memory adapters for tests.
 
+pub mod embedded;
+pub mod enrich;
 pub mod envelope;
+pub mod memory;
 pub mod ports;
+pub mod retry;
+pub mod signature;
+pub mod writes;
 
 pub use envelope::{Envelope, EnvelopeError, Stage};
 pub use ports::*;
+pub use retry::RetryPolicy;
+pub use writes::{AppendReport, NewEvent, Updated, record_events, update_lead_with_retry};

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use leadq_scoring::{Band, Event, EventKind, Lead, NextAction, Outcome, ScoreCard};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 /// Why a store call failed.
@@ -297,9 +297,29 @@ pub trait LeadStore: Send + Sync {
     /// Atomically stores `events` (each create-if-absent) and writes `record` (version
     /// checked as in `update_lead`). A duplicate event id fails the whole call with
     /// `DuplicateEvent` naming it; a stale version with `Conflict`. At most 99 events.
-    async fn append_events(&self, record: &LeadRecord, events: &[StoredEvent]) -> Result<(), StoreError>;
+    async fn append_events(
+        &self,
+        record: &LeadRecord,
+        events: &[StoredEvent],
+    ) -> Result<(), StoreError>;
     /// All events of a lead, oldest first.
     async fn list_events(&self, lead_id: &str) -> Result<Vec<StoredEvent>, StoreError>;
+    /// Which of `event_ids` are already stored for the lead, so writers can drop them
+    /// before appending. The default reads every event; adapters may look up just these.
+    async fn existing_event_ids(
+        &self,
+        lead_id: &str,
+        event_ids: &[String],
+    ) -> Result<HashSet<String>, StoreError> {
+        let wanted: HashSet<&str> = event_ids.iter().map(String::as_str).collect();
+        Ok(self
+            .list_events(lead_id)
+            .await?
+            .into_iter()
+            .filter(|stored| wanted.contains(stored.event_id.as_str()))
+            .map(|stored| stored.event_id)
+            .collect())
+    }
     /// Adds an entry to a lead's score history (idempotent on `at`).
     async fn add_history(&self, lead_id: &str, entry: &HistoryEntry) -> Result<(), StoreError>;
     /// A lead's score history, oldest first.
@@ -335,7 +355,11 @@ pub trait LeadStore: Send + Sync {
     /// Writes an alert if the stored version is `alert.version - 1`; otherwise `Conflict`.
     async fn update_alert(&self, alert: &Alert) -> Result<(), StoreError>;
     /// Alerts in a state, oldest first.
-    async fn alerts_in_state(&self, state: AlertState, limit: usize) -> Result<Vec<Alert>, StoreError>;
+    async fn alerts_in_state(
+        &self,
+        state: AlertState,
+        limit: usize,
+    ) -> Result<Vec<Alert>, StoreError>;
 
     /// Stores an outcome (one per lead; a later one replaces it).
     async fn put_outcome(&self, outcome: &Outcome) -> Result<(), StoreError>;
@@ -396,7 +420,12 @@ pub trait WorkQueue: Send + Sync {
     /// Sends a raw body (tests use it to send poison messages).
     async fn send_raw(&self, stage: Stage, body: &str) -> Result<(), QueueError>;
     /// Receives up to `max` visible messages, hiding them for `visibility`.
-    async fn receive(&self, stage: Stage, max: usize, visibility: Duration) -> Result<Vec<Delivery>, QueueError>;
+    async fn receive(
+        &self,
+        stage: Stage,
+        max: usize,
+        visibility: Duration,
+    ) -> Result<Vec<Delivery>, QueueError>;
     /// Deletes a processed message.
     async fn ack(&self, stage: Stage, receipt: &str) -> Result<(), QueueError>;
     /// Makes a failed message visible again at once; after the queue's maximum receive

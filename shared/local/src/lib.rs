@@ -1,0 +1,45 @@
+//! leadq's embedded adapters: [`SqliteStore`] (a [`LeadStore`]) and [`SqliteQueue`] (a
+//! durable [`WorkQueue`]), both in one SQLite file, so leadq runs on a laptop with no cloud.
+//!
+//! # The file
+//! Opened in WAL mode with a busy timeout; the schema below is created on open (inside a
+//! write transaction, so several processes may open the same new file at once) and
+//! recorded as `PRAGMA user_version = 1`. Timestamps used for ordering are integers:
+//! nanoseconds since the epoch for store keys, milliseconds for the queue's clock.
+//!
+//! | table | key | holds |
+//! |---|---|---|
+//! | `leads` | `id` | `email_key` (UNIQUE), `version`, `rescore_at` (indexed with `id`), `record` (the `LeadRecord` as JSON) |
+//! | `events` | `(lead_id, event_id)` | `at` (indexed with `lead_id`), `event` (the `StoredEvent` as JSON) |
+//! | `history` | `(lead_id, at)` | `entry` (a `HistoryEntry` as JSON); insert-or-ignore, so idempotent on `at` |
+//! | `idempotency` | `id` | `expiration`, `record` (an `IdempotencyRecord` as JSON) |
+//! | `alerts` | `id` | `state`, `created_at` (indexed together), `version`, `alert` (JSON) |
+//! | `outcomes` | `lead_id` | `outcome` (JSON); one per lead, replaced |
+//! | `model_versions` | `version` | `created_at`, `model` (a `ModelVersion` as JSON) |
+//! | `settings` | `key` | `value`; `active_model` names the active model version |
+//! | `queue_messages` | `seq` (send order) | `message_id` (UNIQUE), `stage`, `body`, `receive_count`, `visible_at` (ms), `receipt` (UNIQUE, the latest receive's handle), `sent_at` |
+//! | `queue_dead_letters` | `seq` | `message_id`, `stage`, `body`, `receive_count`, `sent_at`, `dead_at` |
+//!
+//! # Concurrency
+//! SQLite is blocking, so every call runs on tokio's blocking pool with the store's one
+//! connection (behind a mutex). Every conditional write runs in a `BEGIN IMMEDIATE`
+//! transaction: it takes the file's write lock before reading what it checks, so writers
+//! in other tasks and in other processes on the same file are serialised and no update
+//! is lost; a writer that finds the lock taken waits up to the busy timeout.
+//!
+//! # The queue
+//! A message stays in `queue_messages` until acked. A receive hides it for the visibility
+//! timeout (a new `receipt` each time) and counts the receive; `fail` makes it visible at
+//! once; a message that has been received the maximum number of times and fails (or
+//! comes up again unacked) moves to `queue_dead_letters`, as SQS's redrive policy does.
+
+mod db;
+mod queue;
+mod store;
+
+pub use db::SqliteOptions;
+pub use queue::SqliteQueue;
+pub use store::SqliteStore;
+
+#[doc(no_inline)]
+pub use leadq_pipeline::{LeadStore, WorkQueue};

@@ -1,0 +1,669 @@
+//! [`SqliteStore`]: the lead store on SQLite.
+
+use crate::db::{Db, Fail, SqliteOptions, decode, encode};
+use crate::queue::SqliteQueue;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use leadq_pipeline::embedded::{
+    claim_blocked_by, decode_rescore_cursor, encode_rescore_cursor, time_key,
+};
+use leadq_pipeline::{
+    Alert, AlertState, Claim, Created, HistoryEntry, IdempotencyRecord, IdempotencyStatus,
+    LeadRecord, LeadStore, ModelVersion, Page, StoreError, StoredEvent,
+};
+use leadq_scoring::Outcome;
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use std::collections::HashSet;
+use std::path::Path;
+
+/// Most events one `append_events` call may carry.
+const MAX_APPEND: usize = 99;
+
+/// A [`LeadStore`] in one SQLite file (see the crate docs for the schema).
+#[derive(Clone)]
+pub struct SqliteStore {
+    db: Db,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the file at `path`, off the async runtime.
+    pub async fn open(
+        path: impl AsRef<Path>,
+        options: &SqliteOptions,
+    ) -> Result<SqliteStore, StoreError> {
+        let path = path.as_ref();
+        let db = Db::open_async(path, options)
+            .await
+            .map_err(|e| open_error(path, e))?;
+        Ok(SqliteStore { db })
+    }
+
+    /// Opens (creating if needed) the file at `path`, blocking the calling thread.
+    pub fn open_blocking(
+        path: impl AsRef<Path>,
+        options: &SqliteOptions,
+    ) -> Result<SqliteStore, StoreError> {
+        let path = path.as_ref();
+        let db = Db::open(path, options).map_err(|e| open_error(path, e))?;
+        Ok(SqliteStore { db })
+    }
+
+    /// The durable work queue in the same file, sharing this store's connection.
+    pub fn queue(&self) -> SqliteQueue {
+        SqliteQueue::from_db(self.db.clone())
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.db.path
+    }
+
+    async fn call<T, F>(&self, operation: &'static str, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, Fail> + Send + 'static,
+    {
+        self.db.call(f).await.map_err(|e| e.store(operation))
+    }
+}
+
+fn open_error(path: &Path, error: Fail) -> StoreError {
+    StoreError::Backend {
+        operation: "open",
+        message: format!("{}: {error}", path.display()),
+    }
+}
+
+fn write_tx(conn: &mut Connection) -> Result<Transaction<'_>, Fail> {
+    Ok(conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
+}
+
+fn alert_state(state: AlertState) -> &'static str {
+    match state {
+        AlertState::Pending => "pending",
+        AlertState::Sent => "sent",
+        AlertState::Failed => "failed",
+    }
+}
+
+fn store_error(error: StoreError) -> Fail {
+    Fail::Store(error)
+}
+
+/// Checks `record.version - 1` is stored and its email key is free, inside `tx`.
+fn check_lead_version(
+    tx: &Transaction<'_>,
+    operation: &'static str,
+    record: &LeadRecord,
+) -> Result<(), Fail> {
+    let stored: Option<i64> = tx
+        .query_row(
+            "SELECT version FROM leads WHERE id = ?1",
+            [record.id()],
+            |row| row.get(0),
+        )
+        .optional()?;
+    let Some(stored) = stored else {
+        return Err(store_error(StoreError::NotFound {
+            what: "lead",
+            id: record.id().to_string(),
+        }));
+    };
+    if stored.checked_add(1) != i64::try_from(record.version).ok() {
+        return Err(store_error(StoreError::Conflict {
+            lead_id: record.id().to_string(),
+            expected: record.version.saturating_sub(1),
+        }));
+    }
+    if let Some(key) = &record.email_key {
+        let owner: Option<String> = tx
+            .query_row(
+                "SELECT id FROM leads WHERE email_key = ?1 AND id <> ?2",
+                params![key, record.id()],
+                |row| row.get(0),
+            )
+            .optional()?;
+        if let Some(owner) = owner {
+            return Err(store_error(StoreError::Backend {
+                operation,
+                message: format!("email key {key} already belongs to lead {owner}"),
+            }));
+        }
+    }
+    Ok(())
+}
+
+fn version_column(version: u64) -> Result<i64, Fail> {
+    i64::try_from(version).map_err(|_| Fail::Corrupt(format!("version {version} is out of range")))
+}
+
+fn write_lead(tx: &Transaction<'_>, record: &LeadRecord) -> Result<(), Fail> {
+    let json = encode("lead", record)?;
+    tx.execute(
+        "UPDATE leads SET email_key = ?2, version = ?3, rescore_at = ?4, record = ?5 WHERE id = ?1",
+        params![
+            record.id(),
+            record.email_key,
+            version_column(record.version)?,
+            record.rescore_at.map(time_key),
+            json
+        ],
+    )?;
+    Ok(())
+}
+
+#[async_trait]
+impl LeadStore for SqliteStore {
+    async fn create_lead(&self, record: &LeadRecord) -> Result<Created, StoreError> {
+        let record = record.clone();
+        self.call("create_lead", move |conn| {
+            let tx = write_tx(conn)?;
+            let existing: Option<String> = tx
+                .query_row("SELECT id FROM leads WHERE id = ?1", [record.id()], |row| row.get(0))
+                .optional()?;
+            if let Some(id) = existing {
+                return Ok(Created::Existing(id));
+            }
+            if let Some(key) = &record.email_key {
+                let owner: Option<String> = tx
+                    .query_row("SELECT id FROM leads WHERE email_key = ?1", [key], |row| row.get(0))
+                    .optional()?;
+                if let Some(owner) = owner {
+                    return Ok(Created::Existing(owner));
+                }
+            }
+            tx.execute(
+                "INSERT INTO leads (id, email_key, version, rescore_at, record) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    record.id(),
+                    record.email_key,
+                    version_column(record.version)?,
+                    record.rescore_at.map(time_key),
+                    encode("lead", &record)?
+                ],
+            )?;
+            tx.commit()?;
+            Ok(Created::New)
+        })
+        .await
+    }
+
+    async fn get_lead(&self, lead_id: &str) -> Result<Option<LeadRecord>, StoreError> {
+        let lead_id = lead_id.to_string();
+        self.call("get_lead", move |conn| {
+            let json: Option<String> = conn
+                .query_row(
+                    "SELECT record FROM leads WHERE id = ?1",
+                    [&lead_id],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            json.map(|json| decode("lead", &lead_id, &json)).transpose()
+        })
+        .await
+    }
+
+    async fn find_lead_by_email(&self, email_key: &str) -> Result<Option<String>, StoreError> {
+        let email_key = email_key.to_string();
+        self.call("find_lead_by_email", move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT id FROM leads WHERE email_key = ?1",
+                    [&email_key],
+                    |row| row.get(0),
+                )
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn update_lead(&self, record: &LeadRecord) -> Result<(), StoreError> {
+        let record = record.clone();
+        self.call("update_lead", move |conn| {
+            let tx = write_tx(conn)?;
+            check_lead_version(&tx, "update_lead", &record)?;
+            write_lead(&tx, &record)?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn append_events(
+        &self,
+        record: &LeadRecord,
+        events: &[StoredEvent],
+    ) -> Result<(), StoreError> {
+        if events.len() > MAX_APPEND {
+            return Err(StoreError::Backend {
+                operation: "append_events",
+                message: format!(
+                    "{} events in one append, at most {MAX_APPEND}",
+                    events.len()
+                ),
+            });
+        }
+        let record = record.clone();
+        let events = events.to_vec();
+        self.call("append_events", move |conn| {
+            let tx = write_tx(conn)?;
+            check_lead_version(&tx, "append_events", &record)?;
+            {
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO events (lead_id, event_id, at, event) VALUES (?1, ?2, ?3, ?4)",
+                )?;
+                for stored in &events {
+                    let json = encode("event", stored)?;
+                    let inserted = insert
+                        .execute(params![
+                            record.id(),
+                            stored.event_id,
+                            time_key(stored.event.at),
+                            json
+                        ])
+                        .map_err(Fail::from);
+                    match inserted {
+                        Ok(_) => {}
+                        // dropping `tx` rolls back the events inserted so far
+                        Err(e) if e.is_constraint() => {
+                            return Err(store_error(StoreError::DuplicateEvent {
+                                lead_id: record.id().to_string(),
+                                event_id: stored.event_id.clone(),
+                            }));
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            write_lead(&tx, &record)?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_events(&self, lead_id: &str) -> Result<Vec<StoredEvent>, StoreError> {
+        let lead_id = lead_id.to_string();
+        self.call("list_events", move |conn| {
+            let mut query = conn.prepare_cached(
+                "SELECT event_id, event FROM events WHERE lead_id = ?1 ORDER BY at, rowid",
+            )?;
+            let rows = query.query_map([&lead_id], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })?;
+            let mut events = Vec::new();
+            for row in rows {
+                let (event_id, json) = row?;
+                events.push(decode("event", &event_id, &json)?);
+            }
+            Ok(events)
+        })
+        .await
+    }
+
+    async fn existing_event_ids(
+        &self,
+        lead_id: &str,
+        event_ids: &[String],
+    ) -> Result<HashSet<String>, StoreError> {
+        let lead_id = lead_id.to_string();
+        let event_ids = event_ids.to_vec();
+        self.call("existing_event_ids", move |conn| {
+            let mut query =
+                conn.prepare_cached("SELECT 1 FROM events WHERE lead_id = ?1 AND event_id = ?2")?;
+            let mut found = HashSet::new();
+            for event_id in event_ids {
+                if query.exists(params![lead_id, event_id])? {
+                    found.insert(event_id);
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    async fn add_history(&self, lead_id: &str, entry: &HistoryEntry) -> Result<(), StoreError> {
+        let lead_id = lead_id.to_string();
+        let entry = entry.clone();
+        self.call("add_history", move |conn| {
+            conn.execute(
+                "INSERT OR IGNORE INTO history (lead_id, at, entry) VALUES (?1, ?2, ?3)",
+                params![
+                    lead_id,
+                    time_key(entry.at),
+                    encode("history entry", &entry)?
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_history(&self, lead_id: &str) -> Result<Vec<HistoryEntry>, StoreError> {
+        let lead_id = lead_id.to_string();
+        self.call("list_history", move |conn| {
+            let mut query =
+                conn.prepare_cached("SELECT entry FROM history WHERE lead_id = ?1 ORDER BY at")?;
+            let rows = query.query_map([&lead_id], |row| row.get::<_, String>(0))?;
+            let mut entries = Vec::new();
+            for row in rows {
+                entries.push(decode("history entry of lead", &lead_id, &row?)?);
+            }
+            Ok(entries)
+        })
+        .await
+    }
+
+    async fn leads_due_for_rescore(
+        &self,
+        due: DateTime<Utc>,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> Result<Page, StoreError> {
+        let after = match cursor.as_deref() {
+            None => None,
+            Some(cursor) => {
+                Some(
+                    decode_rescore_cursor(cursor).ok_or_else(|| StoreError::Backend {
+                        operation: "leads_due_for_rescore",
+                        message: format!("malformed page cursor {cursor:?}"),
+                    })?,
+                )
+            }
+        };
+        let limit = limit.max(1);
+        self.call("leads_due_for_rescore", move |conn| {
+            let (after_key, after_id) = match after {
+                Some((key, id)) => (Some(key), id),
+                None => (None, String::new()),
+            };
+            let mut query = conn.prepare_cached(
+                "SELECT id, rescore_at FROM leads
+                 WHERE rescore_at IS NOT NULL AND rescore_at <= ?1
+                   AND (?2 IS NULL OR (rescore_at, id) > (?2, ?3))
+                 ORDER BY rescore_at, id LIMIT ?4",
+            )?;
+            let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+            let rows = query
+                .query_map(params![time_key(due), after_key, after_id, fetch], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+                })?;
+            let mut due_leads = Vec::new();
+            for row in rows {
+                due_leads.push(row?);
+            }
+            let more = due_leads.len() > limit;
+            due_leads.truncate(limit);
+            let cursor = match due_leads.last() {
+                Some((id, key)) if more => Some(encode_rescore_cursor(*key, id)),
+                _ => None,
+            };
+            Ok(Page {
+                ids: due_leads.into_iter().map(|(id, _)| id).collect(),
+                cursor,
+            })
+        })
+        .await
+    }
+
+    async fn claim_idempotency(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        expiration: DateTime<Utc>,
+        in_progress_expiration: DateTime<Utc>,
+    ) -> Result<Claim, StoreError> {
+        let key = key.to_string();
+        self.call("claim_idempotency", move |conn| {
+            let tx = write_tx(conn)?;
+            let stored = read_idempotency(&tx, &key)?;
+            if let Some(found) = claim_blocked_by(stored.as_ref(), now) {
+                return Ok(found);
+            }
+            let record = IdempotencyRecord {
+                id: key,
+                status: IdempotencyStatus::InProgress,
+                expiration,
+                in_progress_expiration,
+                data: None,
+            };
+            write_idempotency(&tx, &record)?;
+            tx.commit()?;
+            Ok(Claim::Claimed)
+        })
+        .await
+    }
+
+    async fn complete_idempotency(
+        &self,
+        key: &str,
+        data: Option<String>,
+        expiration: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let key = key.to_string();
+        self.call("complete_idempotency", move |conn| {
+            let tx = write_tx(conn)?;
+            let in_progress_expiration =
+                read_idempotency(&tx, &key)?.map_or(expiration, |r| r.in_progress_expiration);
+            let record = IdempotencyRecord {
+                id: key,
+                status: IdempotencyStatus::Completed,
+                expiration,
+                in_progress_expiration,
+                data,
+            };
+            write_idempotency(&tx, &record)?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn release_idempotency(&self, key: &str) -> Result<(), StoreError> {
+        let key = key.to_string();
+        self.call("release_idempotency", move |conn| {
+            conn.execute("DELETE FROM idempotency WHERE id = ?1", [&key])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn enqueue_alert(&self, alert: &Alert) -> Result<bool, StoreError> {
+        let alert = alert.clone();
+        self.call("enqueue_alert", move |conn| {
+            let inserted = conn.execute(
+                "INSERT OR IGNORE INTO alerts (id, state, created_at, version, alert) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    alert.id,
+                    alert_state(alert.state),
+                    time_key(alert.created_at),
+                    version_column(alert.version)?,
+                    encode("alert", &alert)?
+                ],
+            )?;
+            Ok(inserted == 1)
+        })
+        .await
+    }
+
+    async fn update_alert(&self, alert: &Alert) -> Result<(), StoreError> {
+        let alert = alert.clone();
+        self.call("update_alert", move |conn| {
+            let tx = write_tx(conn)?;
+            let stored: Option<i64> = tx
+                .query_row("SELECT version FROM alerts WHERE id = ?1", [&alert.id], |row| row.get(0))
+                .optional()?;
+            let Some(stored) = stored else {
+                return Err(store_error(StoreError::NotFound {
+                    what: "alert",
+                    id: alert.id.clone(),
+                }));
+            };
+            if stored.checked_add(1) != i64::try_from(alert.version).ok() {
+                return Err(store_error(StoreError::Conflict {
+                    lead_id: alert.lead_id.clone(),
+                    expected: alert.version.saturating_sub(1),
+                }));
+            }
+            tx.execute(
+                "UPDATE alerts SET state = ?2, created_at = ?3, version = ?4, alert = ?5 WHERE id = ?1",
+                params![
+                    alert.id,
+                    alert_state(alert.state),
+                    time_key(alert.created_at),
+                    version_column(alert.version)?,
+                    encode("alert", &alert)?
+                ],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn alerts_in_state(
+        &self,
+        state: AlertState,
+        limit: usize,
+    ) -> Result<Vec<Alert>, StoreError> {
+        self.call("alerts_in_state", move |conn| {
+            let mut query = conn.prepare_cached(
+                "SELECT id, alert FROM alerts WHERE state = ?1 ORDER BY created_at, id LIMIT ?2",
+            )?;
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let rows = query.query_map(params![alert_state(state), limit], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })?;
+            let mut alerts = Vec::new();
+            for row in rows {
+                let (id, json) = row?;
+                alerts.push(decode("alert", &id, &json)?);
+            }
+            Ok(alerts)
+        })
+        .await
+    }
+
+    async fn put_outcome(&self, outcome: &Outcome) -> Result<(), StoreError> {
+        let outcome = outcome.clone();
+        self.call("put_outcome", move |conn| {
+            conn.execute(
+                "INSERT OR REPLACE INTO outcomes (lead_id, outcome) VALUES (?1, ?2)",
+                params![outcome.lead_id, encode("outcome", &outcome)?],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_outcomes(&self) -> Result<Vec<Outcome>, StoreError> {
+        self.call("list_outcomes", move |conn| {
+            let mut query =
+                conn.prepare_cached("SELECT lead_id, outcome FROM outcomes ORDER BY lead_id")?;
+            let rows = query.query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })?;
+            let mut outcomes = Vec::new();
+            for row in rows {
+                let (lead_id, json) = row?;
+                outcomes.push(decode("outcome of lead", &lead_id, &json)?);
+            }
+            Ok(outcomes)
+        })
+        .await
+    }
+
+    async fn put_model_version(&self, version: &ModelVersion) -> Result<bool, StoreError> {
+        let version = version.clone();
+        self.call("put_model_version", move |conn| {
+            let inserted = conn.execute(
+                "INSERT OR IGNORE INTO model_versions (version, created_at, model) VALUES (?1, ?2, ?3)",
+                params![version.version, time_key(version.created_at), encode("model version", &version)?],
+            )?;
+            Ok(inserted == 1)
+        })
+        .await
+    }
+
+    async fn list_model_versions(&self) -> Result<Vec<ModelVersion>, StoreError> {
+        self.call("list_model_versions", move |conn| {
+            let mut query = conn.prepare_cached(
+                "SELECT version, model FROM model_versions ORDER BY created_at DESC, version DESC",
+            )?;
+            let rows = query.query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })?;
+            let mut versions = Vec::new();
+            for row in rows {
+                let (version, json) = row?;
+                versions.push(decode("model version", &version, &json)?);
+            }
+            Ok(versions)
+        })
+        .await
+    }
+
+    async fn set_active_model(&self, version: &str) -> Result<(), StoreError> {
+        let version = version.to_string();
+        self.call("set_active_model", move |conn| {
+            let tx = write_tx(conn)?;
+            if !tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM model_versions WHERE version = ?1)",
+                [&version],
+                |row| row.get::<_, bool>(0),
+            )? {
+                return Err(store_error(StoreError::NotFound {
+                    what: "model version",
+                    id: version,
+                }));
+            }
+            tx.execute(
+                "INSERT OR REPLACE INTO settings (key, value) VALUES ('active_model', ?1)",
+                [&version],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn active_model(&self) -> Result<Option<ModelVersion>, StoreError> {
+        self.call("active_model", move |conn| {
+            let row: Option<(String, String)> = conn
+                .query_row(
+                    "SELECT m.version, m.model FROM settings s JOIN model_versions m ON m.version = s.value
+                     WHERE s.key = 'active_model'",
+                    [],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .optional()?;
+            row.map(|(version, json)| decode("model version", &version, &json))
+                .transpose()
+        })
+        .await
+    }
+}
+
+fn read_idempotency(tx: &Transaction<'_>, key: &str) -> Result<Option<IdempotencyRecord>, Fail> {
+    let json: Option<String> = tx
+        .query_row(
+            "SELECT record FROM idempotency WHERE id = ?1",
+            [key],
+            |row| row.get(0),
+        )
+        .optional()?;
+    json.map(|json| decode("idempotency record", key, &json))
+        .transpose()
+}
+
+fn write_idempotency(tx: &Transaction<'_>, record: &IdempotencyRecord) -> Result<(), Fail> {
+    tx.execute(
+        "INSERT OR REPLACE INTO idempotency (id, expiration, record) VALUES (?1, ?2, ?3)",
+        params![
+            record.id,
+            time_key(record.expiration),
+            encode("idempotency record", record)?
+        ],
+    )?;
+    Ok(())
+}

@@ -1,0 +1,28 @@
+//! The adapter contract suite against the in-memory adapters.
+
+use leadq_pipeline::memory::{MemoryQueue, MemoryStore};
+use leadq_pipeline::{LeadStore, WorkQueue};
+use leadq_tests::contract::Harness;
+use std::sync::Arc;
+
+/// Fresh in-memory adapters per call.
+struct Memory;
+
+const MAX_RECEIVE_COUNT: u32 = 3;
+
+#[async_trait::async_trait]
+impl Harness for Memory {
+    async fn store(&self) -> Arc<dyn LeadStore> {
+        Arc::new(MemoryStore::new())
+    }
+
+    async fn queue(&self) -> Arc<dyn WorkQueue> {
+        Arc::new(MemoryQueue::new(MAX_RECEIVE_COUNT))
+    }
+
+    fn max_receive_count(&self) -> u32 {
+        MAX_RECEIVE_COUNT
+    }
+}
+
+leadq_tests::contract_tests!(Memory);
