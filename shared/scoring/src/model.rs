@@ -454,8 +454,7 @@ pub(crate) struct Labels {
 impl Model {
     /// Parses and validates a model document.
     pub fn from_toml_str(text: &str) -> Result<Model, ModelError> {
-        let config: ModelConfig =
-            toml::from_str(text).map_err(|e| ModelError::Syntax(e.to_string().trim().into()))?;
+        let config: ModelConfig = toml::from_str(text).map_err(|e| syntax_error(text, &e))?;
         Model::compile(config)
     }
 
@@ -538,6 +537,67 @@ impl Model {
             config,
         })
     }
+}
+
+/// A TOML error, led by the dotted path of the key it is about (`signals.pricing_view.pointz`):
+/// toml's own message shows only the line, where a leaf key such as `fit` is ambiguous.
+fn syntax_error(text: &str, error: &toml::de::Error) -> ModelError {
+    let message = error.to_string().trim().to_owned();
+    match error.span().and_then(|span| key_path_at(text, span.start)) {
+        Some(path) => ModelError::Syntax(format!("`{path}`: {message}")),
+        None => ModelError::Syntax(message),
+    }
+}
+
+/// The dotted path of the most specific key or value of the document covering byte `at`.
+fn key_path_at(text: &str, at: usize) -> Option<String> {
+    use toml::Spanned;
+    use toml::de::{DeTable, DeValue};
+
+    // the smallest covering span wins: a key or scalar value inside a covering table
+    fn visit(
+        key_span: Option<std::ops::Range<usize>>,
+        value: &Spanned<DeValue<'_>>,
+        path: String,
+        at: usize,
+        best: &mut Option<(usize, String)>,
+    ) {
+        for span in key_span.into_iter().chain([value.span()]) {
+            let covers = span.contains(&at) || (span.is_empty() && span.start == at);
+            if covers && best.as_ref().is_none_or(|(len, _)| span.len() <= *len) {
+                *best = Some((span.len(), path.clone()));
+            }
+        }
+        match value.get_ref() {
+            DeValue::Table(table) => visit_table(table, &path, at, best),
+            DeValue::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    visit(None, item, format!("{path}[{i}]"), at, best);
+                }
+            }
+            _ => {}
+        }
+    }
+    fn visit_table(
+        table: &DeTable<'_>,
+        prefix: &str,
+        at: usize,
+        best: &mut Option<(usize, String)>,
+    ) {
+        for (key, value) in table {
+            let path = if prefix.is_empty() {
+                key.get_ref().to_string()
+            } else {
+                format!("{prefix}.{}", key.get_ref())
+            };
+            visit(Some(key.span()), value, path, at, best);
+        }
+    }
+
+    let document = DeTable::parse(text).ok()?;
+    let mut best = None;
+    visit_table(document.get_ref(), "", at, &mut best);
+    best.map(|(_, path)| path)
 }
 
 fn check_finite(key: &str, value: f64) -> Result<(), ModelError> {

@@ -137,9 +137,11 @@ impl ScoreCard {
         }
     }
 
-    /// The composite before rounding, as the reasons add it up.
+    /// The composite before rounding, as the reasons add it up (to the nearest 2^-30 of a
+    /// point, which keeps floating-point noise from deciding the rounding): it rounds to
+    /// [`ScoreCard::composite`].
     pub fn composite_exact(&self) -> f64 {
-        self.reasons.iter().map(|r| r.composite_points).sum()
+        snap(self.reasons.iter().map(|r| r.composite_points).sum())
     }
 
     /// A plain-text explanation that a person can read in a minute.
@@ -256,7 +258,13 @@ pub fn score_into(
         if acc.count == 0 {
             continue;
         }
-        let points = acc.decayed.clamp(-signal.cap, signal.cap);
+        let quantity = if signal.per_minute {
+            acc.minutes.value()
+        } else {
+            f64::from(acc.count)
+        };
+        let (full, decayed) = (signal.points * quantity, acc.decayed.value());
+        let points = decayed.clamp(-signal.cap, signal.cap);
         let dim = if signal.dimension == Dimension::Intent {
             3
         } else {
@@ -272,7 +280,7 @@ pub fn score_into(
             points,
             composite_points: 0.0,
             count: acc.count,
-            decayed: (acc.full - acc.decayed).abs(),
+            decayed: (full - decayed).abs(),
         });
     }
 
@@ -344,6 +352,8 @@ pub fn score_into(
     card.disqualified_by = disqualified_by;
 
     card.missing_span = None;
+    // the best fit the missing data could give, when it could change the band
+    let mut fit_if_known = None;
     if card.disqualified_by.is_none() && unknown_len > 0 {
         // the composite if the unknown fields took the given points, others as they are
         let composite_with = |extra: &[f64; 4]| {
@@ -361,12 +371,27 @@ pub fn score_into(
         let worst = model.band_of(round_composite(composite_with(&worst_all)));
         if best != card.band || worst != card.band {
             card.missing_span = Some(BandSpan { best, worst });
-            for &(dim, best, worst, attribute) in &unknown[..unknown_len] {
+            fit_if_known = Some((raw[0] + best_all[0]).clamp(0.0, 100.0));
+            let unknown = &unknown[..unknown_len];
+            for (i, &(dim, best, worst, attribute)) in unknown.iter().enumerate() {
                 let mut one = [0.0f64; 4];
                 one[dim] = best;
-                let best_points = composite_with(&one) - exact;
+                let alone_best = composite_with(&one) - exact;
                 one[dim] = worst;
-                let worst_points = composite_with(&one) - exact;
+                let alone_worst = composite_with(&one) - exact;
+                // what the field adds on top of all the others at their best (worst): a
+                // dimension's clamp can hide a field alone but not in combination
+                let (mut others_best, mut others_worst) = ([0.0f64; 4], [0.0f64; 4]);
+                for (j, &(d, b, w, _)) in unknown.iter().enumerate() {
+                    if j != i {
+                        others_best[d] += b;
+                        others_worst[d] += w;
+                    }
+                }
+                let with_best = composite_with(&best_all) - composite_with(&others_best);
+                let with_worst = composite_with(&worst_all) - composite_with(&others_worst);
+                let best_points = alone_best.max(with_best);
+                let worst_points = alone_worst.min(with_worst);
                 if best_points != 0.0 || worst_points != 0.0 {
                     card.missing.push(MissingData {
                         field: Arc::clone(&model.labels.fields[attribute as usize]),
@@ -387,21 +412,88 @@ pub fn score_into(
         &card.scores,
         product_points,
         card.disqualified_by.is_some(),
-        !card.missing.is_empty(),
+        fit_if_known,
         model,
     );
 
-    card.reasons.sort_unstable_by(|a, b| {
-        b.composite_points
-            .abs()
-            .total_cmp(&a.composite_points.abs())
-            .then(a.dimension.cmp(&b.dimension))
-            .then_with(|| a.rule.cmp(&b.rule))
-    });
+    sort_reasons(&mut card.reasons);
 }
 
+/// The order of reasons on a card: largest composite effect first, then by dimension and
+/// rule.
+fn reason_order(a: &Reason, b: &Reason) -> std::cmp::Ordering {
+    b.composite_points
+        .abs()
+        .total_cmp(&a.composite_points.abs())
+        .then(a.dimension.cmp(&b.dimension))
+        .then_with(|| a.rule.cmp(&b.rule))
+}
+
+/// Sorts reasons by [`reason_order`]. A card has a few dozen reasons of 48 bytes each.
+/// Comparing them costs a mispredicted branch each time; instead one `u64` key per reason
+/// is sorted (branch-free, for up to 32 keys), ties are settled by [`reason_order`], and
+/// each reason is then moved once into place.
+fn sort_reasons(reasons: &mut [Reason]) {
+    const MAX: usize = 64; // the position takes the key's low 6 bits
+    let n = reasons.len();
+    if n > MAX {
+        reasons.sort_unstable_by(reason_order);
+        return;
+    }
+    // The bits of a non-negative float order like the float (as `total_cmp` does), so
+    // inverted they sort the largest magnitude first. The lowest 9 bits make room for the
+    // dimension and the position; magnitudes that differ only there tie, and each run of
+    // ties is then sorted by `reason_order` itself.
+    let mut keys = [0u64; MAX];
+    for (i, r) in reasons.iter().enumerate() {
+        let magnitude = !r.composite_points.abs().to_bits() & !0x1ff;
+        keys[i] = magnitude | (r.dimension as u64) << 6 | i as u64;
+    }
+    let keys = &mut keys[..n];
+    keys.sort_unstable();
+    let index = |key: u64| (key & 0x3f) as usize;
+    let order = |a: &u64, b: &u64| reason_order(&reasons[index(*a)], &reasons[index(*b)]);
+    let mut run = 0;
+    for i in 1..=n {
+        if i == n || keys[i] >> 9 != keys[run] >> 9 {
+            match i - run {
+                1 => {}
+                2 if order(&keys[run], &keys[run + 1]).is_gt() => keys.swap(run, run + 1),
+                2 => {}
+                _ => keys[run..i].sort_unstable_by(order),
+            }
+            run = i;
+        }
+    }
+    // position p takes the reason at index(keys[p]): walk each cycle of the permutation
+    let mut placed = 0u64;
+    for start in 0..n {
+        let mut at = start;
+        while placed & (1 << at) == 0 {
+            placed |= 1 << at;
+            let from = index(keys[at]);
+            if from == start {
+                break;
+            }
+            reasons.swap(at, from);
+            at = from;
+        }
+    }
+}
+
+/// `exact` to the nearest 2^-30 of a point (about 1e-9). The composite is computed once
+/// from the dimension scores and once, in [`ScoreCard::composite_exact`], as the sum of the
+/// reasons; the two differ in the last bits of an `f64`. Both are snapped before they are
+/// rounded, so that this noise cannot decide the rounding of a composite on a half point
+/// (4.5 is common: 15 fit points at a weight of 30).
+fn snap(exact: f64) -> f64 {
+    const GRID: f64 = 1_073_741_824.0; // 2^30
+    (exact * GRID).round() / GRID
+}
+
+/// The composite score: `exact` snapped, rounded half up and clamped to 0..=100.
 fn round_composite(exact: f64) -> u8 {
-    exact.round().clamp(0.0, 100.0) as u8
+    snap(exact).round().clamp(0.0, 100.0) as u8
 }
 
 fn negative_reason(label: &Arc<str>, points: f64) -> Reason {
@@ -416,11 +508,15 @@ fn negative_reason(label: &Arc<str>, points: f64) -> Reason {
 }
 
 /// The next-action matrix, evaluated top to bottom; the first row that holds wins.
+///
+/// `fit_if_known` is `Some(best fit the unknown fields could give)` when missing data
+/// could change the band, `None` otherwise. Enriching again pays for a known good fit
+/// with gaps, and for an unknown company that could be a good fit and shows intent.
 pub fn next_action(
     scores: &DimensionScores,
     product_points: f64,
     disqualified: bool,
-    incomplete: bool,
+    fit_if_known: Option<f64>,
     model: &Model,
 ) -> NextAction {
     let a = &model.actions;
@@ -431,7 +527,9 @@ pub fn next_action(
         NextAction::SalesNow
     } else if fit >= a.strong_fit && person < a.clear_stakeholder {
         NextAction::AccountFollowUp
-    } else if fit >= a.good_fit && incomplete {
+    } else if fit_if_known.is_some_and(|potential| {
+        fit >= a.good_fit || (potential >= a.good_fit && intent >= a.moderate_intent)
+    }) {
         NextAction::EnrichAgain
     } else if fit >= a.good_fit && intent >= a.moderate_intent {
         NextAction::SdrReview
@@ -473,10 +571,15 @@ fn apply_rule(
                 Attribute::Industry => company.industry.as_deref(),
                 Attribute::RevenueBand => company.revenue_band.as_deref(),
                 Attribute::BusinessModel => company.business_model.as_deref(),
-                Attribute::Country => company.country.as_deref().or(person.country.as_deref()),
+                // a blank company country is unknown: fall back to the person's
+                Attribute::Country => company
+                    .country
+                    .as_deref()
+                    .filter(|c| !trim(c).is_empty())
+                    .or(person.country.as_deref()),
                 _ => None,
-            }?
-            .trim();
+            }
+            .map(trim)?;
             if value.is_empty() {
                 return None;
             }
@@ -507,7 +610,7 @@ fn apply_rule(
             let stack = company.tech_stack.as_deref()?;
             let mut total = 0.0;
             for e in entries {
-                if stack.iter().any(|t| t.trim().eq_ignore_ascii_case(&e.key)) {
+                if stack.iter().any(|t| trim(t).eq_ignore_ascii_case(&e.key)) {
                     total += push(&e.label, e.points);
                 }
             }
@@ -533,11 +636,48 @@ fn apply_rule(
     }
 }
 
+/// `text.trim()`, without its cost in the common case of nothing to trim: a text that
+/// starts and ends with a printable ASCII character has no surrounding white space.
+fn trim(text: &str) -> &str {
+    let printable = |b: Option<&u8>| b.is_some_and(|b| (b'!'..=b'~').contains(b));
+    let bytes = text.as_bytes();
+    if printable(bytes.first()) && printable(bytes.last()) {
+        text
+    } else {
+        text.trim()
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default)]
 struct SignalSum {
     count: u32,
-    full: f64,
-    decayed: f64,
+    /// Minutes of the events, for signals counted per minute.
+    minutes: ExactSum,
+    /// Points, after decay.
+    decayed: ExactSum,
+}
+
+/// A sum of points that does not depend on the order of its terms. Floating-point addition
+/// is not associative, so adding events' points as `f64` in the order the events come in
+/// would change the last bits of the card when the same events come in another order.
+/// The terms are added exactly, as integers in units of 2^-40 points (about 1e-12).
+#[derive(Debug, Clone, Copy, Default)]
+struct ExactSum(i64);
+
+impl ExactSum {
+    /// 2^40 units make one point.
+    const UNITS: f64 = 1_099_511_627_776.0;
+
+    /// Adds a term, truncated to whole units. A term beyond ±2^23 (8 million) points
+    /// saturates, and so does the sum; NaN adds nothing. All the terms of one signal have
+    /// the same sign, so saturation cannot depend on their order either.
+    fn add(&mut self, points: f64) {
+        self.0 = self.0.saturating_add((points * Self::UNITS) as i64);
+    }
+
+    fn value(self) -> f64 {
+        self.0 as f64 / Self::UNITS
+    }
 }
 
 struct SignalTotals {
@@ -552,6 +692,7 @@ fn accumulate_signals(events: &[Event], model: &Model, now: DateTime<Utc>) -> Si
         slots: [SignalSum::default(); SIGNAL_SLOTS],
         any_active: false,
     };
+    let now_parts = (now.timestamp(), now.timestamp_subsec_nanos());
     let mut first_session: Option<(usize, DateTime<Utc>)> = None;
     if model.signals[REPEAT_VISIT].is_some() {
         for (i, e) in events.iter().enumerate() {
@@ -561,8 +702,7 @@ fn accumulate_signals(events: &[Event], model: &Model, now: DateTime<Utc>) -> Si
         }
     }
     for (i, e) in events.iter().enumerate() {
-        let age_days =
-            (now.signed_duration_since(e.at).num_milliseconds().max(0)) as f64 / 86_400_000.0;
+        let age_days = age_ms(now, now_parts, e.at) as f64 / 86_400_000.0;
         let slot = e.kind.index();
         if let Some(signal) = model.signals[slot].as_ref() {
             let quantity = if signal.per_minute {
@@ -572,8 +712,12 @@ fn accumulate_signals(events: &[Event], model: &Model, now: DateTime<Utc>) -> Si
             } else {
                 1.0
             };
+            let sum = &mut totals.slots[slot];
+            if signal.per_minute {
+                sum.minutes.add(quantity);
+            }
             add(
-                &mut totals.slots[slot],
+                sum,
                 signal.points * quantity,
                 signal.decay_per_day,
                 age_days,
@@ -595,14 +739,27 @@ fn accumulate_signals(events: &[Event], model: &Model, now: DateTime<Utc>) -> Si
     totals
 }
 
+/// Whole milliseconds from `at` to `now`, 0 for an event in the future: what
+/// `now.signed_duration_since(at).num_milliseconds().max(0)` gives, at half the cost, since
+/// `now` is split into seconds and nanoseconds since the epoch once per lead, not per event.
+fn age_ms(now: DateTime<Utc>, (now_secs, now_nanos): (i64, u32), at: DateTime<Utc>) -> i64 {
+    let at_nanos = at.timestamp_subsec_nanos();
+    if now_nanos >= 1_000_000_000 || at_nanos >= 1_000_000_000 {
+        // a leap second, which chrono counts its own way
+        return now.signed_duration_since(at).num_milliseconds().max(0);
+    }
+    let secs = now_secs - at.timestamp();
+    let nanos = i64::from(now_nanos) - i64::from(at_nanos);
+    (secs * 1000 + nanos.div_euclid(1_000_000)).max(0)
+}
+
 fn add(sum: &mut SignalSum, points: f64, decay_per_day: f64, age_days: f64) {
     sum.count += 1;
-    sum.full += points;
-    sum.decayed += if decay_per_day == 0.0 {
+    sum.decayed.add(if decay_per_day == 0.0 {
         points
     } else {
         points * (-decay_per_day * age_days).exp()
-    };
+    });
 }
 
 /// Applies the negative signals; returns the composite points they take and the label
@@ -656,7 +813,7 @@ fn apply_negatives(
             [email_domain, company_domain]
                 .into_iter()
                 .flatten()
-                .any(|x| x.trim().eq_ignore_ascii_case(d))
+                .any(|x| trim(x).eq_ignore_ascii_case(d))
         });
         if is_competitor {
             fire(p);
@@ -670,4 +827,121 @@ fn apply_negatives(
         }
     }
     (total, disqualified_by)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{NaiveDate, TimeDelta};
+
+    #[test]
+    fn age_ms_is_what_chrono_says() {
+        let leap = NaiveDate::from_ymd_opt(2016, 12, 31)
+            .unwrap()
+            .and_hms_nano_opt(23, 59, 59, 1_500_000_000)
+            .unwrap()
+            .and_utc();
+        let instants = [
+            DateTime::<Utc>::MIN_UTC,
+            DateTime::<Utc>::MAX_UTC,
+            DateTime::<Utc>::UNIX_EPOCH,
+            leap,
+            leap + TimeDelta::milliseconds(700),
+            leap - TimeDelta::nanoseconds(1),
+            "2026-11-23T12:00:00Z".parse().unwrap(),
+            "2026-11-23T12:00:00.000999999Z".parse().unwrap(),
+            "2026-11-23T11:59:59.999000001Z".parse().unwrap(),
+            "2026-11-22T12:00:00.0004Z".parse().unwrap(),
+            "1969-12-31T23:59:59.9999Z".parse().unwrap(),
+            "0001-01-01T00:00:00Z".parse().unwrap(),
+        ];
+        for now in instants {
+            let parts = (now.timestamp(), now.timestamp_subsec_nanos());
+            for at in instants {
+                let chrono = now.signed_duration_since(at).num_milliseconds().max(0);
+                assert_eq!(age_ms(now, parts, at), chrono, "now {now:?}, at {at:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn exact_sums_ignore_the_order_of_their_terms() {
+        let terms = [0.1, 0.2, 0.3, 1e-9, 7.123456789, 1e6, 2.5e-13];
+        let (mut forward, mut backward) = (ExactSum::default(), ExactSum::default());
+        terms.iter().for_each(|t| forward.add(*t));
+        terms.iter().rev().for_each(|t| backward.add(*t));
+        assert_eq!(forward.0, backward.0);
+        assert!((forward.value() - terms.iter().sum::<f64>()).abs() < 1e-10);
+        // a float sum does depend on the order
+        assert_ne!(0.1 + 0.2 + 0.3, 0.3 + 0.2 + 0.1);
+        let mut huge = ExactSum::default();
+        huge.add(f64::INFINITY);
+        huge.add(1.0);
+        assert_eq!(huge.0, i64::MAX);
+        huge.add(f64::NAN);
+        assert_eq!(huge.0, i64::MAX);
+    }
+
+    #[test]
+    fn sort_reasons_sorts_like_reason_order() {
+        let reason = |dimension, rule: &str, composite_points: f64| Reason {
+            dimension,
+            rule: Arc::from(rule),
+            points: composite_points,
+            composite_points,
+            count: 0,
+            decayed: 0.0,
+        };
+        // magnitudes equal, or equal but for the last bits, across dimensions and rules
+        let nudged = f64::from_bits(9f64.to_bits() + 1);
+        let mut reasons = vec![
+            reason(Dimension::Intent, "b", nudged),
+            reason(Dimension::Fit, "z", 9.0),
+            reason(Dimension::Fit, "a", -9.0),
+            reason(Dimension::Negative, "n", -nudged),
+            reason(Dimension::Stakeholder, "s", 0.0),
+            reason(Dimension::Behaviour, "c", 3.5),
+            reason(Dimension::Behaviour, "a", 3.5),
+            reason(Dimension::Behaviour, "b", 3.5),
+            reason(Dimension::Fit, "y", 100.0),
+            reason(Dimension::Fit, "x", f64::NAN),
+            reason(Dimension::Fit, "w", f64::INFINITY),
+            reason(Dimension::Fit, "v", -0.0),
+        ];
+        for rotation in 0..reasons.len() {
+            reasons.rotate_left(1);
+            let mut expected = reasons.clone();
+            expected.sort_unstable_by(reason_order);
+            let mut sorted = reasons.clone();
+            sort_reasons(&mut sorted);
+            let rules = |r: &[Reason]| r.iter().map(|r| r.rule.to_string()).collect::<Vec<_>>();
+            assert_eq!(rules(&sorted), rules(&expected), "rotation {rotation}");
+        }
+        // more reasons than keys fit: the plain sort
+        let mut many: Vec<Reason> = (0..100)
+            .map(|i| reason(Dimension::Fit, &format!("r{i}"), f64::from(i % 7)))
+            .collect();
+        sort_reasons(&mut many);
+        assert!(many.is_sorted_by(|a, b| reason_order(a, b).is_le()));
+    }
+
+    #[test]
+    fn trim_is_str_trim() {
+        for text in [
+            "",
+            " ",
+            "a",
+            " a",
+            "a ",
+            "\tab\n",
+            "ab",
+            "\u{a0}x\u{a0}",
+            "x\u{2003}",
+            "~!",
+            "é",
+            "\u{85}y",
+        ] {
+            assert_eq!(trim(text), text.trim(), "{text:?}");
+        }
+    }
 }
