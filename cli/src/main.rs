@@ -1,1 +1,49 @@
-fn main() {}
+//! `leadq`: the lead-qualification engine's command line.
+
+mod backtest;
+mod error;
+mod input;
+mod report;
+mod score_cmd;
+
+use clap::{Parser, Subcommand};
+use error::{CliError, EXIT_FAILURE};
+use std::process::ExitCode;
+
+/// leadq: explainable lead scoring, routing and recalibration.
+#[derive(Debug, Parser)]
+#[command(name = "leadq", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The subcommands; each lives in its own module with an `Args` struct and a `run`.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Score leads from a JSON lines or CSV file and print their verdicts.
+    Score(score_cmd::ScoreArgs),
+    /// Train and evaluate a logistic model on a CSV of leads with known outcomes.
+    Backtest(backtest::BacktestArgs),
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Score(args) => score_cmd::run(&args)?,
+        Command::Backtest(args) => backtest::run(&args)?,
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("leadq: {e:#}");
+            let code = e
+                .downcast_ref::<CliError>()
+                .map_or(EXIT_FAILURE, CliError::exit_code);
+            ExitCode::from(code)
+        }
+    }
+}

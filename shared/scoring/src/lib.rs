@@ -9,6 +9,7 @@
 //! assert!(card.composite <= 100);
 //! ```
 
+pub mod dataset;
 pub mod lead;
 pub mod metrics;
 pub mod model;
