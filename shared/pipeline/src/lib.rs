@@ -7,10 +7,12 @@
 pub mod embedded;
 pub mod enrich;
 pub mod envelope;
+pub mod intake;
 pub mod memory;
 pub mod ports;
 pub mod retry;
 pub mod signature;
+pub mod stages;
 pub mod writes;
 
 pub use envelope::{Envelope, EnvelopeError, Stage};
