@@ -5,7 +5,7 @@ use crate::queue::SqliteQueue;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use leadq_pipeline::embedded::{
-    claim_blocked_by, decode_rescore_cursor, encode_rescore_cursor, time_key,
+    claim_blocked_by, encode_rescore_cursor, rescore_page_start, time_key,
 };
 use leadq_pipeline::{
     Alert, AlertState, Claim, Created, HistoryEntry, IdempotencyRecord, IdempotencyStatus,
@@ -360,17 +360,7 @@ impl LeadStore for SqliteStore {
         limit: usize,
         cursor: Option<String>,
     ) -> Result<Page, StoreError> {
-        let after = match cursor.as_deref() {
-            None => None,
-            Some(cursor) => {
-                Some(
-                    decode_rescore_cursor(cursor).ok_or_else(|| StoreError::Backend {
-                        operation: "leads_due_for_rescore",
-                        message: format!("malformed page cursor {cursor:?}"),
-                    })?,
-                )
-            }
-        };
+        let after = rescore_page_start(cursor.as_deref())?;
         let limit = limit.max(1);
         self.call("leads_due_for_rescore", move |conn| {
             let (after_key, after_id) = match after {

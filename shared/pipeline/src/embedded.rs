@@ -42,6 +42,20 @@ pub fn decode_rescore_cursor(cursor: &str) -> Option<(i64, String)> {
     Some((key.parse().ok()?, lead_id.to_string()))
 }
 
+/// Decodes the optional cursor passed to `leads_due_for_rescore`, refusing a malformed one.
+pub fn rescore_page_start(
+    cursor: Option<&str>,
+) -> Result<Option<(i64, String)>, crate::StoreError> {
+    cursor
+        .map(|cursor| {
+            decode_rescore_cursor(cursor).ok_or_else(|| crate::StoreError::Backend {
+                operation: "leads_due_for_rescore",
+                message: format!("malformed page cursor {cursor:?}"),
+            })
+        })
+        .transpose()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,5 +111,22 @@ mod tests {
         assert!(time_key(at(-5)) < time_key(at(5)));
         assert_eq!(time_key(DateTime::<Utc>::MAX_UTC), i64::MAX);
         assert_eq!(time_key(DateTime::<Utc>::MIN_UTC), i64::MIN);
+    }
+
+    #[test]
+    fn a_malformed_page_cursor_is_refused_naming_the_operation() {
+        assert_eq!(rescore_page_start(None), Ok(None));
+        let cursor = encode_rescore_cursor(42, "lead-7");
+        assert_eq!(
+            rescore_page_start(Some(&cursor)),
+            Ok(Some((42, "lead-7".into())))
+        );
+        match rescore_page_start(Some("garbage")) {
+            Err(crate::StoreError::Backend { operation, message }) => {
+                assert_eq!(operation, "leads_due_for_rescore");
+                assert!(message.contains("garbage"), "{message}");
+            }
+            other => panic!("expected a Backend error, got {other:?}"),
+        }
     }
 }

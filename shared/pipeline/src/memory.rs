@@ -4,7 +4,7 @@
 //! atomic appends, the Powertools idempotency condition, visibility timeouts and
 //! dead-lettering), each call under one lock, so a call is atomic.
 
-use crate::embedded::{claim_blocked_by, decode_rescore_cursor, encode_rescore_cursor, time_key};
+use crate::embedded::{claim_blocked_by, encode_rescore_cursor, rescore_page_start, time_key};
 use crate::envelope::{Envelope, MAX_MESSAGE_BYTES, Stage};
 use crate::ports::*;
 use async_trait::async_trait;
@@ -226,17 +226,7 @@ impl LeadStore for MemoryStore {
         limit: usize,
         cursor: Option<String>,
     ) -> Result<Page, StoreError> {
-        let after = match cursor.as_deref() {
-            None => None,
-            Some(cursor) => {
-                Some(
-                    decode_rescore_cursor(cursor).ok_or_else(|| StoreError::Backend {
-                        operation: "leads_due_for_rescore",
-                        message: format!("malformed page cursor {cursor:?}"),
-                    })?,
-                )
-            }
-        };
+        let after = rescore_page_start(cursor.as_deref())?;
         let state = lock(&self.state);
         let mut due_leads: Vec<(i64, &str)> = state
             .leads
