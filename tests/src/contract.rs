@@ -12,7 +12,7 @@ use leadq_pipeline::envelope::MAX_MESSAGE_BYTES;
 use leadq_pipeline::{
     Alert, AlertState, Claim, Created, Delivery, Envelope, EventAggregates, HistoryEntry,
     LeadRecord, LeadStore, ModelVersion, NewEvent, Provenance, QueueError, RetryPolicy, Stage,
-    StoreError, WorkQueue, record_events,
+    StoreError, Tombstone, WorkQueue, email_hash, record_events,
 };
 use leadq_scoring::{Band, Event, EventKind, Lead, NextAction, Outcome, OutcomeStatus, Person};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -54,6 +54,9 @@ macro_rules! contract_tests {
             outcomes_replace_per_lead => check_outcomes_replace_per_lead,
             history_is_idempotent_on_at => check_history_is_idempotent_on_at,
             rescore_pages_cover_due_leads_once => check_rescore_pages_cover_due_leads_once,
+            erase_removes_the_person_and_keeps_a_tombstone => check_erase_removes_the_person_and_keeps_a_tombstone,
+            erased_email_can_come_back_as_a_new_lead => check_erased_email_can_come_back_as_a_new_lead,
+            appends_racing_an_erase_leave_nothing_behind => check_appends_racing_an_erase_leave_nothing_behind,
         );
     };
     (@tests $harness:expr; $($name:ident => $check:ident),* $(,)?) => {
@@ -969,6 +972,8 @@ fn history(secs: i64, to_band: Band) -> HistoryEntry {
 /// History entries are listed oldest first, one per `at`.
 pub async fn check_history_is_idempotent_on_at(h: &dyn Harness) {
     let store = h.store().await;
+    create(&*store, &lead_record("h-1", None)).await;
+    create(&*store, &lead_record("h-2", None)).await;
     let entries = [
         history(20, Band::Warm),
         history(0, Band::Cold),
@@ -996,6 +1001,25 @@ pub async fn check_history_is_idempotent_on_at(h: &dyn Harness) {
     assert_eq!(
         store.list_history("h-2").await.expect("list_history"),
         vec![history(5, Band::Hot)]
+    );
+    assert!(
+        store
+            .list_history("h-3")
+            .await
+            .expect("list_history")
+            .is_empty()
+    );
+    // no history without its lead: nothing may outlive an erased lead
+    let err = store
+        .add_history("h-3", &history(1, Band::Hot))
+        .await
+        .expect_err("history of an unknown lead");
+    assert_eq!(
+        err,
+        StoreError::NotFound {
+            what: "lead",
+            id: "h-3".into()
+        }
     );
     assert!(
         store
@@ -1053,4 +1077,369 @@ pub async fn check_rescore_pages_cover_due_leads_once(h: &dyn Harness) {
         .await
         .expect("leads_due_for_rescore");
     assert_eq!(none_due, leadq_pipeline::Page::default());
+}
+
+/// A lead with events, history, an outcome and an idempotency record, and another lead.
+async fn person_with_everything(store: &dyn LeadStore, id: &str, email_key: &str) -> LeadRecord {
+    let mut record = lead_record(id, Some(email_key));
+    record.rescore_at = Some(at(60));
+    create(store, &record).await;
+    let events: Vec<leadq_pipeline::StoredEvent> = (0..30)
+        .map(|i| stored(&format!("{id}-e{i}"), EventKind::ALL[i % 4], i as i64))
+        .collect();
+    let record = with_events(&record, &events);
+    store
+        .append_events(&record, &events)
+        .await
+        .expect("append_events");
+    store
+        .add_history(id, &history(0, Band::Cold))
+        .await
+        .expect("add_history");
+    store
+        .add_history(id, &history(10, Band::Warm))
+        .await
+        .expect("add_history");
+    record
+}
+
+/// Erasing deletes the lead, its events, history and email lock; a tombstone of the hashed
+/// email stays, and so do idempotency records and outcomes (no personal data); erasing
+/// again, or an unknown lead, gives `false`.
+pub async fn check_erase_removes_the_person_and_keeps_a_tombstone(h: &dyn Harness) {
+    let store = h.store().await;
+    person_with_everything(&*store, "erase-me", "erase@example.com").await;
+    let kept = person_with_everything(&*store, "keep-me", "keep@example.com").await;
+    let outcome = Outcome {
+        lead_id: "erase-me".into(),
+        status: OutcomeStatus::Won,
+        amount: Some(5_000.0),
+        closed_at: at(50),
+    };
+    store.put_outcome(&outcome).await.expect("put_outcome");
+    assert_eq!(
+        store
+            .claim_idempotency("req-1", at(0), at(86_400), at(60))
+            .await
+            .expect("claim"),
+        Claim::Claimed
+    );
+    store
+        .complete_idempotency(
+            "req-1",
+            Some("{\"lead_id\":\"erase-me\"}".into()),
+            at(86_400),
+        )
+        .await
+        .expect("complete");
+
+    assert!(
+        store
+            .erase_lead("erase-me", at(100))
+            .await
+            .expect("erase_lead"),
+        "the lead existed"
+    );
+
+    assert_eq!(store.get_lead("erase-me").await.expect("get_lead"), None);
+    assert!(
+        store
+            .list_events("erase-me")
+            .await
+            .expect("list_events")
+            .is_empty()
+    );
+    assert!(
+        store
+            .existing_event_ids("erase-me", &["erase-me-e1".to_string()])
+            .await
+            .expect("existing_event_ids")
+            .is_empty()
+    );
+    assert!(
+        store
+            .list_history("erase-me")
+            .await
+            .expect("list_history")
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .find_lead_by_email("erase@example.com")
+            .await
+            .expect("find_lead_by_email"),
+        None
+    );
+    let due = store
+        .leads_due_for_rescore(at(1_000), 10, None)
+        .await
+        .expect("leads_due_for_rescore");
+    assert_eq!(
+        due.ids,
+        vec!["keep-me".to_string()],
+        "the erased lead is not due"
+    );
+    let hash = email_hash("erase@example.com");
+    assert_eq!(
+        store.find_tombstone(&hash).await.expect("find_tombstone"),
+        Some(Tombstone {
+            email_hash: hash.clone(),
+            lead_id: "erase-me".into(),
+            erased_at: at(100),
+        })
+    );
+    assert_eq!(
+        store
+            .find_tombstone(&email_hash("keep@example.com"))
+            .await
+            .expect("find_tombstone"),
+        None
+    );
+    assert_eq!(
+        store.list_outcomes().await.expect("list_outcomes"),
+        vec![outcome],
+        "outcomes hold no personal data and stay as training data"
+    );
+    assert_eq!(
+        store
+            .claim_idempotency("req-1", at(1), at(86_400), at(60))
+            .await
+            .expect("claim"),
+        Claim::Completed(Some("{\"lead_id\":\"erase-me\"}".into())),
+        "idempotency records stay"
+    );
+    // nothing can be written beside the erased lead
+    let err = store
+        .add_history("erase-me", &history(20, Band::Hot))
+        .await
+        .expect_err("history after erasure");
+    assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
+    let mut stale = kept.clone();
+    stale.lead.id = "erase-me".into();
+    stale.email_key = Some("erase@example.com".into());
+    stale.version = 3;
+    let err = store
+        .update_lead(&stale)
+        .await
+        .expect_err("update after erasure");
+    assert!(
+        matches!(
+            err,
+            StoreError::NotFound { .. } | StoreError::Conflict { .. }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(store.get_lead("erase-me").await.expect("get_lead"), None);
+
+    // the other person is untouched
+    assert_eq!(
+        store.get_lead("keep-me").await.expect("get_lead"),
+        Some(kept)
+    );
+    assert_eq!(
+        store
+            .list_events("keep-me")
+            .await
+            .expect("list_events")
+            .len(),
+        30
+    );
+    assert_eq!(
+        store
+            .list_history("keep-me")
+            .await
+            .expect("list_history")
+            .len(),
+        2
+    );
+    assert_eq!(
+        store
+            .find_lead_by_email("keep@example.com")
+            .await
+            .expect("find_lead_by_email"),
+        Some("keep-me".into())
+    );
+
+    assert!(
+        !store
+            .erase_lead("erase-me", at(200))
+            .await
+            .expect("erase again"),
+        "erasing twice gives false"
+    );
+    assert!(
+        !store
+            .erase_lead("nobody", at(200))
+            .await
+            .expect("erase unknown")
+    );
+    assert_eq!(
+        store
+            .find_tombstone(&hash)
+            .await
+            .expect("find_tombstone")
+            .map(|t| t.erased_at),
+        Some(at(100)),
+        "a second erase changes nothing"
+    );
+    // a lead without an email leaves no tombstone, but is erased all the same
+    create(&*store, &lead_record("anon", None)).await;
+    assert!(store.erase_lead("anon", at(300)).await.expect("erase anon"));
+    assert_eq!(store.get_lead("anon").await.expect("get_lead"), None);
+}
+
+/// The erased email can be created again, as a new lead under a new id; erasing that one
+/// replaces the tombstone.
+pub async fn check_erased_email_can_come_back_as_a_new_lead(h: &dyn Harness) {
+    let store = h.store().await;
+    person_with_everything(&*store, "first", "back@example.com").await;
+    assert!(
+        store
+            .erase_lead("first", at(100))
+            .await
+            .expect("erase_lead")
+    );
+
+    let again = lead_record("second", Some("back@example.com"));
+    create(&*store, &again).await;
+    assert_eq!(
+        store
+            .find_lead_by_email("back@example.com")
+            .await
+            .expect("find_lead_by_email"),
+        Some("second".into())
+    );
+    assert!(
+        store
+            .list_events("second")
+            .await
+            .expect("list_events")
+            .is_empty()
+    );
+    assert_eq!(
+        store.get_lead("second").await.expect("get_lead"),
+        Some(again)
+    );
+    // the same id can be used again too (an erased id is free)
+    create(
+        &*store,
+        &lead_record("first", Some("first-again@example.com")),
+    )
+    .await;
+
+    assert!(
+        store
+            .erase_lead("second", at(200))
+            .await
+            .expect("erase_lead")
+    );
+    let hash = email_hash("back@example.com");
+    assert_eq!(
+        store.find_tombstone(&hash).await.expect("find_tombstone"),
+        Some(Tombstone {
+            email_hash: hash,
+            lead_id: "second".into(),
+            erased_at: at(200),
+        })
+    );
+    assert!(store.get_lead("first").await.expect("get_lead").is_some());
+}
+
+/// Writers appending events and history while the lead is erased: once the erase returns
+/// and the writers stopped, nothing of the lead is left, and every writer stopped with
+/// `NotFound` (none lost an error or wrote beside the erased lead).
+pub async fn check_appends_racing_an_erase_leave_nothing_behind(h: &dyn Harness) {
+    const WRITERS: usize = 4;
+    const CALLS: usize = 12;
+    let store = h.store().await;
+    create(&*store, &lead_record("racing", Some("racing@example.com"))).await;
+
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|writer| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                for call in 0..CALLS {
+                    let events: Vec<NewEvent> = (0..3)
+                        .map(|i| {
+                            let n = (writer * CALLS + call) * 3 + i;
+                            NewEvent::with_id(
+                                format!("w{writer}-{call}-{i}"),
+                                Event::new(EventKind::PageView, at(n as i64)),
+                            )
+                        })
+                        .collect();
+                    let recorded =
+                        record_events(&*store, "racing", &events, at(5_000), &policy()).await;
+                    match recorded {
+                        Ok(_) => {}
+                        Err(StoreError::NotFound { .. }) => return call,
+                        Err(other) => panic!("writer {writer}: {other:?}"),
+                    }
+                    let entry = history((writer * CALLS + call) as i64, Band::Warm);
+                    match store.add_history("racing", &entry).await {
+                        Ok(()) => {}
+                        Err(StoreError::NotFound { .. }) => return call,
+                        Err(other) => panic!("writer {writer}: {other:?}"),
+                    }
+                }
+                CALLS
+            })
+        })
+        .collect();
+
+    // let the writers get going, then erase in the middle of their work
+    let started = Instant::now();
+    while store
+        .list_events("racing")
+        .await
+        .expect("list_events")
+        .len()
+        < 6
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "writers never wrote"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(
+        store
+            .erase_lead("racing", at(6_000))
+            .await
+            .expect("erase_lead")
+    );
+    let mut stopped_early = 0;
+    for writer in writers {
+        if writer.await.expect("writer task") < CALLS {
+            stopped_early += 1;
+        }
+    }
+
+    assert_eq!(store.get_lead("racing").await.expect("get_lead"), None);
+    assert_eq!(
+        store.list_events("racing").await.expect("list_events"),
+        Vec::new(),
+        "no event outlives the erase"
+    );
+    assert_eq!(
+        store.list_history("racing").await.expect("list_history"),
+        Vec::new(),
+        "no history outlives the erase"
+    );
+    assert_eq!(
+        store
+            .find_lead_by_email("racing@example.com")
+            .await
+            .expect("find_lead_by_email"),
+        None
+    );
+    assert!(
+        store
+            .find_tombstone(&email_hash("racing@example.com"))
+            .await
+            .expect("find_tombstone")
+            .is_some()
+    );
+    // how many writers the erase interrupted depends on timing; each stopped cleanly
+    assert!(stopped_early <= WRITERS);
 }

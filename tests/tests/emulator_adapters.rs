@@ -1,5 +1,5 @@
 //! DynamoDB/SQS adapter checks beyond the contract suite, on the emulator: the table's
-//! schema, what the items look like, email-key moves, bulk erase, SQS batching as calls,
+//! schema, what the items look like, email-key moves, erasure (batched, resumable), SQS batching as calls,
 //! failure paths (server gone, server stuck) and the cost of a new lead.
 
 use chrono::Duration as TimeDelta;
@@ -8,7 +8,7 @@ use leadq_aws::{DynamoStore, Timeouts};
 use leadq_pipeline::envelope::MAX_MESSAGE_BYTES;
 use leadq_pipeline::{
     Claim, Created, Envelope, HistoryEntry, LeadStore, QueueError, Stage, StoreError, StoredEvent,
-    WorkQueue,
+    WorkQueue, email_hash,
 };
 use leadq_scoring::{Band, Event, EventKind, Model, NextAction, Outcome, OutcomeStatus};
 use leadq_tests::contract::{at, lead_record};
@@ -360,11 +360,10 @@ async fn changing_the_email_key_moves_the_lock() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn erase_lead_deletes_everything_in_batches_of_25() {
-    let moto = Moto::shared();
-    let store = store(&moto).await;
-    let mut record = lead_record("gone", Some("gone@example.com"));
+/// A lead with 60 events in three appends, one history entry and an outcome.
+async fn lead_with_60_events(store: &DynamoStore, id: &str, email: &str) {
+    let mut record = lead_record(id, Some(email));
+    record.rescore_at = Some(at(3_600));
     store.create_lead(&record).await.expect("create_lead");
     for chunk in 0..3 {
         let events: Vec<StoredEvent> = (0..20)
@@ -391,64 +390,209 @@ async fn erase_lead_deletes_everything_in_batches_of_25() {
         cause: "new lead".into(),
         model_version: "v1".into(),
     };
-    store
-        .add_history("gone", &entry)
-        .await
-        .expect("add_history");
+    store.add_history(id, &entry).await.expect("add_history");
     let outcome = Outcome {
-        lead_id: "gone".into(),
+        lead_id: id.into(),
         status: OutcomeStatus::Lost,
         amount: None,
         closed_at: at(9),
     };
     store.put_outcome(&outcome).await.expect("put_outcome");
-    store
-        .create_lead(&lead_record("kept", Some("kept@example.com")))
-        .await
-        .expect("create_lead");
+}
 
-    moto.calls().reset();
-    // lead + 60 events + 1 history + email lock + outcome
-    assert_eq!(store.erase_lead("gone").await.expect("erase_lead"), 64);
-    assert_eq!(
-        count(&moto.calls().snapshot(), "BatchWriteItem"),
-        3,
-        "64 deletes = 25 + 25 + 14"
+async fn assert_erased(store: &DynamoStore, id: &str, email: &str) {
+    assert_eq!(store.get_lead(id).await.expect("get_lead"), None);
+    assert!(
+        raw_item(store, &table::lead_pk(id), "LEAD").await.is_none(),
+        "lead item deleted"
     );
-    assert_eq!(store.get_lead("gone").await.expect("get_lead"), None);
+    assert!(store.list_events(id).await.expect("list_events").is_empty());
     assert!(
         store
-            .list_events("gone")
-            .await
-            .expect("list_events")
-            .is_empty()
-    );
-    assert!(
-        store
-            .list_history("gone")
+            .list_history(id)
             .await
             .expect("list_history")
             .is_empty()
     );
-    assert_eq!(
-        store
-            .find_lead_by_email("gone@example.com")
-            .await
-            .expect("find"),
-        None
-    );
+    assert_eq!(store.find_lead_by_email(email).await.expect("find"), None);
     assert!(
-        store
-            .list_outcomes()
+        raw_item(store, &table::email_pk(email), "EMAIL")
             .await
-            .expect("list_outcomes")
-            .is_empty()
+            .is_none(),
+        "email lock deleted"
+    );
+    let tombstone = raw_item(
+        store,
+        &table::tombstone_pk(&email_hash(email)),
+        table::TOMBSTONE_SK,
+    )
+    .await
+    .expect("a tombstone item");
+    assert_eq!(
+        tombstone
+            .get("lead_id")
+            .and_then(|v| v.as_s().ok())
+            .map(String::as_str),
+        Some(id)
+    );
+    let text = format!("{tombstone:?}");
+    assert!(!text.contains(email), "no email in clear: {text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erase_lead_deletes_in_batches_of_25_and_keeps_outcomes() {
+    let moto = Moto::shared();
+    let store = store(&moto).await;
+    lead_with_60_events(&store, "gone", "gone@example.com").await;
+    lead_with_60_events(&store, "kept", "kept@example.com").await;
+
+    moto.calls().reset();
+    assert!(store.erase_lead("gone", at(100)).await.expect("erase_lead"));
+    let calls = moto.calls().snapshot();
+    // 60 events + 1 history entry = 25 + 25 + 11
+    assert_eq!(count(&calls, "BatchWriteItem"), 3, "{calls:?}");
+    assert_eq!(
+        count(&calls, "UpdateItem"),
+        1,
+        "the erasing mark: {calls:?}"
+    );
+    assert_eq!(
+        count(&calls, "TransactWriteItems"),
+        1,
+        "lead + lock + tombstone: {calls:?}"
+    );
+    assert_erased(&store, "gone", "gone@example.com").await;
+    assert_eq!(
+        store.list_outcomes().await.expect("list_outcomes").len(),
+        2,
+        "outcomes stay"
     );
     assert!(
         store.get_lead("kept").await.expect("get_lead").is_some(),
         "other leads stay"
     );
-    assert_eq!(store.erase_lead("gone").await.expect("erasing again"), 0);
+    assert_eq!(
+        store.list_events("kept").await.expect("list_events").len(),
+        60
+    );
+    assert!(
+        !store
+            .erase_lead("gone", at(200))
+            .await
+            .expect("erasing again")
+    );
+}
+
+/// The erasing mark as a crashed erase left it (step 1 done, nothing else).
+async fn mark_as_crashed(store: &DynamoStore, id: &str) {
+    store
+        .client()
+        .update_item()
+        .table_name(store.table_name())
+        .set_key(Some(table::key(table::lead_pk(id), "LEAD")))
+        .update_expression("SET #erasing = :at, #version = #version + :one REMOVE #g2pk, #g2sk")
+        .expression_attribute_names("#erasing", table::ERASING)
+        .expression_attribute_names("#g2pk", table::GSI2_PK)
+        .expression_attribute_names("#g2sk", table::GSI2_SK)
+        .expression_attribute_names("#version", "version")
+        .expression_attribute_values(":at", table::s(table::ts_key(at(50))))
+        .expression_attribute_values(":one", table::n(1))
+        .send()
+        .await
+        .expect("mark");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_erase_hides_the_lead_and_a_retry_finishes_it() {
+    let moto = Moto::shared();
+    let store = store(&moto).await;
+    lead_with_60_events(&store, "half", "half@example.com").await;
+    let before = store
+        .get_lead("half")
+        .await
+        .expect("get_lead")
+        .expect("lead");
+
+    // crashed after step 1 and part of step 2: marked, 25 events deleted
+    mark_as_crashed(&store, "half").await;
+    let some: Vec<StoredEvent> = store.list_events("half").await.expect("list_events");
+    for stored in some.iter().take(25) {
+        store
+            .client()
+            .delete_item()
+            .table_name(store.table_name())
+            .set_key(Some(table::key(
+                table::lead_pk("half"),
+                table::event_sk(&stored.event_id),
+            )))
+            .send()
+            .await
+            .expect("delete_item");
+    }
+    assert_eq!(
+        store.get_lead("half").await.expect("get_lead"),
+        None,
+        "marked = gone"
+    );
+    // a writer holding the lead from before the mark, or forging the marked version,
+    // finds the lead gone and writes nothing; history cannot be added
+    let mut late = before.clone();
+    late.version += 1;
+    let err = store
+        .append_events(&late, &[event("late", EventKind::DemoRequest, 999)])
+        .await
+        .expect_err("append after the mark");
+    assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
+    assert!(
+        raw_item(&store, &table::lead_pk("half"), &table::event_sk("late"))
+            .await
+            .is_none()
+    );
+    let mut forged = before.clone();
+    forged.version += 2;
+    let err = store
+        .update_lead(&forged)
+        .await
+        .expect_err("write over the mark");
+    assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
+    let err = store
+        .add_history(
+            "half",
+            &HistoryEntry {
+                at: at(77),
+                from_band: None,
+                to_band: Band::Hot,
+                next_action: NextAction::SalesNow,
+                composite: 90,
+                cause: "late".into(),
+                model_version: "v1".into(),
+            },
+        )
+        .await
+        .expect_err("history after the mark");
+    assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
+    let due = store
+        .leads_due_for_rescore(at(10_000), 10, None)
+        .await
+        .expect("due");
+    assert!(due.ids.is_empty(), "a marked lead is not due: {due:?}");
+
+    // the retry finishes the job
+    assert!(store.erase_lead("half", at(100)).await.expect("retry"));
+    assert_erased(&store, "half", "half@example.com").await;
+    let due = store
+        .leads_due_for_rescore(at(10_000), 10, None)
+        .await
+        .expect("due");
+    assert!(due.ids.is_empty(), "{due:?}");
+    assert_eq!(
+        store
+            .find_tombstone(&email_hash("half@example.com"))
+            .await
+            .expect("find_tombstone")
+            .map(|t| t.erased_at),
+        Some(at(100))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

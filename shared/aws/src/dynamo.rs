@@ -8,22 +8,23 @@ use crate::batch::{Backoff, batch_get, batch_write};
 use crate::config::StoreConfig;
 use crate::error::{StoreOp, built, corrupt, encode_error, sdk_error};
 use crate::table::{
-    self, ACTIVE_SK, ALERT_SK, EMAIL_SK, EVENT_PREFIX, GSI1, GSI1_PK, GSI1_SK, GSI2, GSI2_PK,
-    GSI2_SK, HISTORY_PREFIX, IDEM_SK, Item, LEAD_SK, MODEL_PK, OUTCOMES_PK, PK, RESCORE_SHARDS, SK,
-    TTL, TYPE, VERSION_PREFIX, key, n, s,
+    self, ACTIVE_SK, ALERT_SK, EMAIL_SK, ERASING, EVENT_PREFIX, GSI1, GSI1_PK, GSI1_SK, GSI2,
+    GSI2_PK, GSI2_SK, HISTORY_PREFIX, IDEM_SK, Item, LEAD_SK, MODEL_PK, OUTCOMES_PK, PK,
+    RESCORE_SHARDS, SK, TOMBSTONE_SK, TTL, TYPE, VERSION_PREFIX, key, n, s,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, CancellationReason, ConditionCheck, Delete, DeleteRequest, KeysAndAttributes,
-    Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, WriteRequest,
+    Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, WriteRequest,
 };
 use chrono::{DateTime, Utc};
 use leadq_pipeline::{
     Alert, AlertState, Claim, Created, HistoryEntry, LeadRecord, LeadStore, ModelVersion, Page,
-    StoreError, StoredEvent,
+    StoreError, StoredEvent, Tombstone, email_hash,
 };
 use leadq_scoring::Outcome;
 use serde::Serialize;
@@ -36,7 +37,9 @@ use std::time::Duration;
 pub const MAX_EVENTS_PER_APPEND: usize = 99;
 
 /// Attributes the store adds to a record's item (keys, index keys, TTL, bookkeeping).
-const META: [&str; 9] = [PK, SK, TYPE, TTL, GSI1_PK, GSI1_SK, GSI2_PK, GSI2_SK, SEQ];
+const META: [&str; 10] = [
+    PK, SK, TYPE, TTL, GSI1_PK, GSI1_SK, GSI2_PK, GSI2_SK, SEQ, ERASING,
+];
 /// Write order of an event within its lead (ties of `event.at` list in write order).
 const SEQ: &str = "seq";
 /// Most actions one TransactWriteItems call may hold.
@@ -440,19 +443,24 @@ impl DynamoStore {
         stored_email: Option<&str>,
     ) -> Result<Put, StoreError> {
         let item = self.lead_item(record)?;
-        let names = [("#version", "version"), ("#email_key", "email_key")];
+        // A lead being erased is never written again, whatever version the writer holds.
+        let names = [
+            ("#version", "version"),
+            ("#email_key", "email_key"),
+            ("#erasing", ERASING),
+        ];
         match stored_email {
             Some(email_key) => self.put(
                 op,
                 item,
-                "#version = :expected AND #email_key = :email_key",
+                "#version = :expected AND #email_key = :email_key AND attribute_not_exists(#erasing)",
                 &names,
                 vec![(":expected", n(expected)), (":email_key", s(email_key))],
             ),
             None => self.put(
                 op,
                 item,
-                "#version = :expected AND attribute_not_exists(#email_key)",
+                "#version = :expected AND attribute_not_exists(#email_key) AND attribute_not_exists(#erasing)",
                 &names,
                 vec![(":expected", n(expected))],
             ),
@@ -509,7 +517,7 @@ impl DynamoStore {
                     .await?
             }
         };
-        let Some(old) = old else {
+        let Some(old) = old.filter(|old| !old.contains_key(ERASING)) else {
             return Err(StoreError::NotFound {
                 what: "lead",
                 id: record.id().to_string(),
@@ -648,40 +656,158 @@ impl DynamoStore {
             .map(str::to_string))
     }
 
-    /// Deletes a lead and everything stored under it (events, history, outcome, email lock)
-    /// through chunked BatchWriteItem calls; returns how many items were deleted.
-    pub async fn erase_lead(&self, lead_id: &str) -> Result<usize, StoreError> {
+    /// Erasure, step 1: marks the lead `erasing` and bumps its version, so a writer holding
+    /// the old version conflicts and every later read sees the lead as gone; takes it out
+    /// of the rescore index. Returns the marked item, or `None` if no lead is stored.
+    async fn mark_erasing(
+        &self,
+        lead_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Item>, StoreError> {
         const OP: StoreOp = "erase_lead";
-        let mut keys: Vec<Item> = self
-            .query_partition(OP, table::lead_pk(lead_id), "")
-            .await?
-            .into_iter()
-            .filter_map(|item| Some(key(string_attr(&item, PK)?, string_attr(&item, SK)?)))
-            .collect();
-        if let Some(record) = self.get_lead(lead_id).await? {
-            if let Some(email_key) = &record.email_key {
-                if self.find_lead_by_email(email_key).await?.as_deref() == Some(lead_id) {
-                    keys.push(key(table::email_pk(email_key), EMAIL_SK));
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(table::lead_pk(lead_id), LEAD_SK)))
+            // a retry keeps the time the first attempt marked
+            .update_expression(
+                "SET #erasing = if_not_exists(#erasing, :now), #version = #version + :one \
+                 REMOVE #gsi2pk, #gsi2sk",
+            )
+            .condition_expression("attribute_exists(#pk)")
+            .set_expression_attribute_names(names(&[
+                ("#erasing", ERASING),
+                ("#version", "version"),
+                ("#gsi2pk", GSI2_PK),
+                ("#gsi2sk", GSI2_SK),
+                ("#pk", PK),
+            ]))
+            .set_expression_attribute_values(values(vec![
+                (":now", s(table::ts_key(now))),
+                (":one", n(1)),
+            ]))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(output) => Ok(Some(output.attributes.unwrap_or_default())),
+            Err(err) => match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(_)) => Ok(None),
+                _ => Err(sdk_error(OP, err)),
+            },
+        }
+    }
+
+    /// Erasure, step 2: deletes every item of the lead's partition but the lead item
+    /// (events, history), a page of keys at a time in BatchWriteItem chunks of 25. Nothing
+    /// can be added meanwhile: appends conflict on the bumped version and the mark, history
+    /// is written only beside a lead that is not marked.
+    async fn delete_lead_items(&self, lead_id: &str) -> Result<(), StoreError> {
+        const OP: StoreOp = "erase_lead";
+        let mut start: Option<Item> = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .key_condition_expression("#pk = :pk")
+                .projection_expression("#pk, #sk")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_names("#sk", SK)
+                .expression_attribute_values(":pk", s(table::lead_pk(lead_id)))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error(OP, e))?;
+            let mut requests = Vec::new();
+            for item in output.items.unwrap_or_default() {
+                let (Some(pk), Some(sk)) = (string_attr(&item, PK), string_attr(&item, SK)) else {
+                    return Err(corrupt(OP, "item without keys in a lead's partition"));
+                };
+                if sk == LEAD_SK {
+                    continue;
                 }
+                let delete = built(
+                    OP,
+                    DeleteRequest::builder().set_key(Some(key(pk, sk))).build(),
+                )?;
+                requests.push(WriteRequest::builder().delete_request(delete).build());
+            }
+            self.batch_write(OP, requests).await?;
+            match output.last_evaluated_key {
+                Some(last) if !last.is_empty() => start = Some(last),
+                _ => return Ok(()),
             }
         }
-        if self
-            .get_item(OP, OUTCOMES_PK.into(), &table::lead_pk(lead_id))
-            .await?
-            .is_some()
-        {
-            keys.push(key(OUTCOMES_PK, table::lead_pk(lead_id)));
+    }
+
+    /// Erasure, step 3: one transaction deletes the marked lead and its email lock and
+    /// stores the tombstone. A lead already gone means a concurrent erase finished first.
+    async fn finish_erase(
+        &self,
+        lead_id: &str,
+        email_key: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        const OP: StoreOp = "erase_lead";
+        let lead = built(
+            OP,
+            Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(table::lead_pk(lead_id), LEAD_SK)))
+                .condition_expression("attribute_exists(#erasing)")
+                .expression_attribute_names("#erasing", ERASING)
+                .build(),
+        )?;
+        let mut actions = vec![TransactWriteItem::builder().delete(lead).build()];
+        if let Some(email_key) = email_key {
+            let lock = built(
+                OP,
+                Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(table::email_pk(email_key), EMAIL_SK)))
+                    .condition_expression("attribute_not_exists(#pk) OR #lead_id = :me")
+                    .set_expression_attribute_names(names(&[("#pk", PK), ("#lead_id", "lead_id")]))
+                    .set_expression_attribute_values(values(vec![(":me", s(lead_id))]))
+                    .build(),
+            )?;
+            actions.push(TransactWriteItem::builder().delete(lock).build());
+            let tombstone = Tombstone {
+                email_hash: email_hash(email_key),
+                lead_id: lead_id.to_string(),
+                erased_at: now,
+            };
+            let item = encode(
+                OP,
+                &tombstone,
+                table::tombstone_pk(&tombstone.email_hash),
+                TOMBSTONE_SK.into(),
+                "tombstone",
+            )?;
+            let put = built(
+                OP,
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .build(),
+            )?;
+            actions.push(TransactWriteItem::builder().put(put).build());
         }
-        let count = keys.len();
-        let requests = keys
-            .into_iter()
-            .map(|k| {
-                built(OP, DeleteRequest::builder().set_key(Some(k)).build())
-                    .map(|delete| WriteRequest::builder().delete_request(delete).build())
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        self.batch_write(OP, requests).await?;
-        Ok(count)
+        match self.transact(OP, actions).await? {
+            Transacted::Yes => Ok(()),
+            Transacted::Cancelled(reasons) if reasons.first().is_some_and(is_condition_failure) => {
+                Ok(())
+            }
+            Transacted::Cancelled(reasons) => Err(StoreError::Backend {
+                operation: OP,
+                message: format!(
+                    "the email lock of lead {lead_id} belongs to another lead: {}",
+                    describe_reasons(&reasons)
+                ),
+            }),
+        }
     }
 
     /// Applies write requests through BatchWriteItem, 25 at a time, retrying unprocessed ones.
@@ -794,6 +920,8 @@ impl LeadStore for DynamoStore {
     async fn get_lead(&self, lead_id: &str) -> Result<Option<LeadRecord>, StoreError> {
         const OP: StoreOp = "get_lead";
         match self.get_item(OP, table::lead_pk(lead_id), LEAD_SK).await? {
+            // a lead being erased is gone for every reader
+            Some(item) if item.contains_key(ERASING) => Ok(None),
             Some(item) => decode(OP, item).map(Some),
             None => Ok(None),
         }
@@ -890,8 +1018,53 @@ impl LeadStore for DynamoStore {
             "history",
         )?;
         let put = self.put_if_absent(OP, item)?;
-        // An entry at the same time is already there: adding is idempotent.
-        self.send_put(OP, put).await.map(|_| ())
+        // In one transaction with a check that the lead is stored and not being erased, so
+        // no entry is written after an erase deleted the lead's history.
+        let check = built(
+            OP,
+            ConditionCheck::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(table::lead_pk(lead_id), LEAD_SK)))
+                .condition_expression("attribute_exists(#pk) AND attribute_not_exists(#erasing)")
+                .set_expression_attribute_names(names(&[("#pk", PK), ("#erasing", ERASING)]))
+                .build(),
+        )?;
+        let actions = vec![
+            TransactWriteItem::builder().condition_check(check).build(),
+            TransactWriteItem::builder().put(put).build(),
+        ];
+        match self.transact(OP, actions).await? {
+            Transacted::Yes => Ok(()),
+            Transacted::Cancelled(reasons) if reasons.first().is_some_and(is_condition_failure) => {
+                Err(StoreError::NotFound {
+                    what: "lead",
+                    id: lead_id.to_string(),
+                })
+            }
+            // An entry at the same time is already there: adding is idempotent.
+            Transacted::Cancelled(_) => Ok(()),
+        }
+    }
+
+    async fn erase_lead(&self, lead_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let Some(marked) = self.mark_erasing(lead_id, now).await? else {
+            return Ok(false);
+        };
+        self.delete_lead_items(lead_id).await?;
+        self.finish_erase(lead_id, string_attr(&marked, "email_key"), now)
+            .await?;
+        Ok(true)
+    }
+
+    async fn find_tombstone(&self, email_hash: &str) -> Result<Option<Tombstone>, StoreError> {
+        const OP: StoreOp = "find_tombstone";
+        match self
+            .get_item(OP, table::tombstone_pk(email_hash), TOMBSTONE_SK)
+            .await?
+        {
+            Some(item) => decode(OP, item).map(Some),
+            None => Ok(None),
+        }
     }
 
     async fn list_history(&self, lead_id: &str) -> Result<Vec<HistoryEntry>, StoreError> {

@@ -13,6 +13,7 @@
 //! | alert | `ALERT#<id>` | `ALERT` | `gsi1pk = ALERTS#<state>`, `gsi1sk = <created_at>#<id>` |
 //! | model version | `MODEL` | `VERSION#<label>` | |
 //! | active-model pointer | `MODEL` | `ACTIVE` | |
+//! | tombstone | `TOMB#<email hash>` | `TOMBSTONE` | |
 //!
 //! `gsi1` (projection ALL) lists alerts by state; `gsi2` (projection KEYS_ONLY) lists leads
 //! due for rescore, spread over [`RESCORE_SHARDS`] partitions. `ttl` (epoch seconds) expires
@@ -76,6 +77,10 @@ pub const OUTCOMES_PK: &str = "OUTCOMES";
 pub const MODEL_PK: &str = "MODEL";
 /// Sort key of the active-model pointer.
 pub const ACTIVE_SK: &str = "ACTIVE";
+/// Sort key of a tombstone.
+pub const TOMBSTONE_SK: &str = "TOMBSTONE";
+/// Attribute that marks a lead as being erased (its value: when the erase began).
+pub const ERASING: &str = "erasing";
 
 /// A timestamp as fixed-width UTC text with nanoseconds; string order is time order.
 pub fn ts_key(at: DateTime<Utc>) -> String {
@@ -100,6 +105,11 @@ pub fn idem_pk(key: &str) -> String {
 /// Partition key of an alert.
 pub fn alert_pk(alert_id: &str) -> String {
     format!("ALERT#{alert_id}")
+}
+
+/// Partition key of the tombstone of an erased person's hashed email key.
+pub fn tombstone_pk(email_hash: &str) -> String {
+    format!("TOMB#{email_hash}")
 }
 
 /// Sort key of an event.

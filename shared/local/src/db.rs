@@ -54,6 +54,12 @@ CREATE TABLE IF NOT EXISTS model_versions (
     created_at INTEGER NOT NULL,
     model      TEXT NOT NULL
 ) STRICT;
+CREATE TABLE IF NOT EXISTS tombstones (
+    email_hash TEXT PRIMARY KEY,
+    lead_id    TEXT NOT NULL,
+    erased_at  INTEGER NOT NULL,
+    tombstone  TEXT NOT NULL
+) STRICT;
 CREATE TABLE IF NOT EXISTS settings (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL

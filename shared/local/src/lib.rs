@@ -16,6 +16,7 @@
 //! | `alerts` | `id` | `state`, `created_at` (indexed together), `version`, `alert` (JSON) |
 //! | `outcomes` | `lead_id` | `outcome` (JSON); one per lead, replaced |
 //! | `model_versions` | `version` | `created_at`, `model` (a `ModelVersion` as JSON) |
+//! | `tombstones` | `email_hash` | `lead_id`, `erased_at`, `tombstone` (JSON): what erasing a lead keeps, the hex SHA-256 of its email key |
 //! | `settings` | `key` | `value`; `active_model` names the active model version |
 //! | `queue_messages` | `seq` (send order) | `message_id` (UNIQUE), `stage`, `body`, `receive_count`, `visible_at` (ms), `receipt` (UNIQUE, the latest receive's handle), `sent_at` |
 //! | `queue_dead_letters` | `seq` | `message_id`, `stage`, `body`, `receive_count`, `sent_at`, `dead_at` |

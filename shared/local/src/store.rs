@@ -9,7 +9,7 @@ use leadq_pipeline::embedded::{
 };
 use leadq_pipeline::{
     Alert, AlertState, Claim, Created, HistoryEntry, IdempotencyRecord, IdempotencyStatus,
-    LeadRecord, LeadStore, ModelVersion, Page, StoreError, StoredEvent,
+    LeadRecord, LeadStore, ModelVersion, Page, StoreError, StoredEvent, Tombstone, email_hash,
 };
 use leadq_scoring::Outcome;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
@@ -326,7 +326,19 @@ impl LeadStore for SqliteStore {
         let lead_id = lead_id.to_string();
         let entry = entry.clone();
         self.call("add_history", move |conn| {
-            conn.execute(
+            let tx = write_tx(conn)?;
+            // checked in the same transaction, so an erase cannot slip in between
+            if !tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM leads WHERE id = ?1)",
+                [&lead_id],
+                |row| row.get::<_, bool>(0),
+            )? {
+                return Err(store_error(StoreError::NotFound {
+                    what: "lead",
+                    id: lead_id,
+                }));
+            }
+            tx.execute(
                 "INSERT OR IGNORE INTO history (lead_id, at, entry) VALUES (?1, ?2, ?3)",
                 params![
                     lead_id,
@@ -334,7 +346,65 @@ impl LeadStore for SqliteStore {
                     encode("history entry", &entry)?
                 ],
             )?;
+            tx.commit()?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn erase_lead(&self, lead_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let lead_id = lead_id.to_string();
+        self.call("erase_lead", move |conn| {
+            let tx = write_tx(conn)?;
+            let email_key: Option<Option<String>> = tx
+                .query_row(
+                    "SELECT email_key FROM leads WHERE id = ?1",
+                    [&lead_id],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            let Some(email_key) = email_key else {
+                return Ok(false);
+            };
+            tx.execute("DELETE FROM events WHERE lead_id = ?1", [&lead_id])?;
+            tx.execute("DELETE FROM history WHERE lead_id = ?1", [&lead_id])?;
+            // the email lock is the lead row's UNIQUE email_key: deleting the row frees it
+            tx.execute("DELETE FROM leads WHERE id = ?1", [&lead_id])?;
+            if let Some(email_key) = email_key {
+                let tombstone = Tombstone {
+                    email_hash: email_hash(&email_key),
+                    lead_id,
+                    erased_at: now,
+                };
+                tx.execute(
+                    "INSERT OR REPLACE INTO tombstones (email_hash, lead_id, erased_at, tombstone)
+                     VALUES (?1, ?2, ?3, ?4)",
+                    params![
+                        tombstone.email_hash,
+                        tombstone.lead_id,
+                        time_key(now),
+                        encode("tombstone", &tombstone)?
+                    ],
+                )?;
+            }
+            tx.commit()?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn find_tombstone(&self, email_hash: &str) -> Result<Option<Tombstone>, StoreError> {
+        let email_hash = email_hash.to_string();
+        self.call("find_tombstone", move |conn| {
+            let json: Option<String> = conn
+                .query_row(
+                    "SELECT tombstone FROM tombstones WHERE email_hash = ?1",
+                    [&email_hash],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            json.map(|json| decode("tombstone", &email_hash, &json))
+                .transpose()
         })
         .await
     }

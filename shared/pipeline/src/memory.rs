@@ -42,6 +42,7 @@ struct StoreState {
     outcomes: BTreeMap<String, Outcome>,
     models: HashMap<String, ModelVersion>,
     active_model: Option<String>,
+    tombstones: HashMap<String, Tombstone>,
 }
 
 impl StoreState {
@@ -204,6 +205,12 @@ impl LeadStore for MemoryStore {
 
     async fn add_history(&self, lead_id: &str, entry: &HistoryEntry) -> Result<(), StoreError> {
         let mut state = lock(&self.state);
+        if !state.leads.contains_key(lead_id) {
+            return Err(StoreError::NotFound {
+                what: "lead",
+                id: lead_id.to_string(),
+            });
+        }
         let history = state.history.entry(lead_id.to_string()).or_default();
         history
             .entry(time_key(entry.at))
@@ -218,6 +225,34 @@ impl LeadStore for MemoryStore {
             .get(lead_id)
             .map(|history| history.values().cloned().collect())
             .unwrap_or_default())
+    }
+
+    async fn erase_lead(&self, lead_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut state = lock(&self.state);
+        let Some(record) = state.leads.remove(lead_id) else {
+            return Ok(false);
+        };
+        state.events.remove(lead_id);
+        state.event_ids.remove(lead_id);
+        state.history.remove(lead_id);
+        if let Some(key) = &record.email_key {
+            if state.emails.get(key).map(String::as_str) == Some(lead_id) {
+                state.emails.remove(key);
+            }
+            let tombstone = Tombstone {
+                email_hash: email_hash(key),
+                lead_id: lead_id.to_string(),
+                erased_at: now,
+            };
+            state
+                .tombstones
+                .insert(tombstone.email_hash.clone(), tombstone);
+        }
+        Ok(true)
+    }
+
+    async fn find_tombstone(&self, email_hash: &str) -> Result<Option<Tombstone>, StoreError> {
+        Ok(lock(&self.state).tombstones.get(email_hash).cloned())
     }
 
     async fn leads_due_for_rescore(
@@ -399,6 +434,166 @@ impl LeadStore for MemoryStore {
             .as_ref()
             .and_then(|version| state.models.get(version))
             .cloned())
+    }
+}
+
+/// A test seam: what a [`HookedStore`] runs before it forwards a lead write.
+///
+/// Each method may write to the store itself (to stage a race) or return an error, which
+/// the write then returns without writing. The defaults do nothing.
+#[async_trait]
+pub trait WriteHook: Send + Sync {
+    /// Runs before `update_lead`.
+    async fn before_update(
+        &self,
+        _store: &MemoryStore,
+        _record: &LeadRecord,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Runs before `append_events`.
+    async fn before_append(
+        &self,
+        _store: &MemoryStore,
+        _record: &LeadRecord,
+        _events: &[StoredEvent],
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Runs before `erase_lead`.
+    async fn before_erase(&self, _store: &MemoryStore, _lead_id: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// A [`MemoryStore`] that runs a [`WriteHook`] before each lead write and forwards every
+/// call, so a test double states only what it changes.
+#[derive(Default)]
+pub struct HookedStore<H> {
+    /// The store every call is forwarded to.
+    pub store: MemoryStore,
+    /// What runs before the lead writes.
+    pub hook: H,
+}
+
+impl<H: WriteHook> HookedStore<H> {
+    /// An empty store with `hook`.
+    pub fn new(hook: H) -> HookedStore<H> {
+        HookedStore {
+            store: MemoryStore::new(),
+            hook,
+        }
+    }
+}
+
+#[async_trait]
+impl<H: WriteHook> LeadStore for HookedStore<H> {
+    async fn create_lead(&self, record: &LeadRecord) -> Result<Created, StoreError> {
+        self.store.create_lead(record).await
+    }
+    async fn get_lead(&self, lead_id: &str) -> Result<Option<LeadRecord>, StoreError> {
+        self.store.get_lead(lead_id).await
+    }
+    async fn find_lead_by_email(&self, email_key: &str) -> Result<Option<String>, StoreError> {
+        self.store.find_lead_by_email(email_key).await
+    }
+    async fn update_lead(&self, record: &LeadRecord) -> Result<(), StoreError> {
+        self.hook.before_update(&self.store, record).await?;
+        self.store.update_lead(record).await
+    }
+    async fn append_events(
+        &self,
+        record: &LeadRecord,
+        events: &[StoredEvent],
+    ) -> Result<(), StoreError> {
+        self.hook.before_append(&self.store, record, events).await?;
+        self.store.append_events(record, events).await
+    }
+    async fn list_events(&self, lead_id: &str) -> Result<Vec<StoredEvent>, StoreError> {
+        self.store.list_events(lead_id).await
+    }
+    async fn existing_event_ids(
+        &self,
+        lead_id: &str,
+        event_ids: &[String],
+    ) -> Result<HashSet<String>, StoreError> {
+        self.store.existing_event_ids(lead_id, event_ids).await
+    }
+    async fn add_history(&self, lead_id: &str, entry: &HistoryEntry) -> Result<(), StoreError> {
+        self.store.add_history(lead_id, entry).await
+    }
+    async fn list_history(&self, lead_id: &str) -> Result<Vec<HistoryEntry>, StoreError> {
+        self.store.list_history(lead_id).await
+    }
+    async fn erase_lead(&self, lead_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.hook.before_erase(&self.store, lead_id).await?;
+        self.store.erase_lead(lead_id, now).await
+    }
+    async fn find_tombstone(&self, email_hash: &str) -> Result<Option<Tombstone>, StoreError> {
+        self.store.find_tombstone(email_hash).await
+    }
+    async fn leads_due_for_rescore(
+        &self,
+        due: DateTime<Utc>,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> Result<Page, StoreError> {
+        self.store.leads_due_for_rescore(due, limit, cursor).await
+    }
+    async fn claim_idempotency(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        expiration: DateTime<Utc>,
+        in_progress_expiration: DateTime<Utc>,
+    ) -> Result<Claim, StoreError> {
+        self.store
+            .claim_idempotency(key, now, expiration, in_progress_expiration)
+            .await
+    }
+    async fn complete_idempotency(
+        &self,
+        key: &str,
+        data: Option<String>,
+        expiration: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.store.complete_idempotency(key, data, expiration).await
+    }
+    async fn release_idempotency(&self, key: &str) -> Result<(), StoreError> {
+        self.store.release_idempotency(key).await
+    }
+    async fn enqueue_alert(&self, alert: &Alert) -> Result<bool, StoreError> {
+        self.store.enqueue_alert(alert).await
+    }
+    async fn update_alert(&self, alert: &Alert) -> Result<(), StoreError> {
+        self.store.update_alert(alert).await
+    }
+    async fn alerts_in_state(
+        &self,
+        state: AlertState,
+        limit: usize,
+    ) -> Result<Vec<Alert>, StoreError> {
+        self.store.alerts_in_state(state, limit).await
+    }
+    async fn put_outcome(&self, outcome: &Outcome) -> Result<(), StoreError> {
+        self.store.put_outcome(outcome).await
+    }
+    async fn list_outcomes(&self) -> Result<Vec<Outcome>, StoreError> {
+        self.store.list_outcomes().await
+    }
+    async fn put_model_version(&self, version: &ModelVersion) -> Result<bool, StoreError> {
+        self.store.put_model_version(version).await
+    }
+    async fn list_model_versions(&self) -> Result<Vec<ModelVersion>, StoreError> {
+        self.store.list_model_versions().await
+    }
+    async fn set_active_model(&self, version: &str) -> Result<(), StoreError> {
+        self.store.set_active_model(version).await
+    }
+    async fn active_model(&self) -> Result<Option<ModelVersion>, StoreError> {
+        self.store.active_model().await
     }
 }
 

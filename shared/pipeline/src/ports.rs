@@ -283,6 +283,24 @@ pub struct Page {
     pub cursor: Option<String>,
 }
 
+/// What erasing a person leaves behind: the hashed email key, so the same person can be
+/// recognised (and suppressed) if they come back without consent, but not read back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tombstone {
+    /// [`email_hash`] of the erased lead's normalised email.
+    pub email_hash: String,
+    /// The id the erased lead had.
+    pub lead_id: String,
+    /// When the lead was erased.
+    pub erased_at: DateTime<Utc>,
+}
+
+/// The hashed form of a normalised email key kept in tombstones: hex SHA-256.
+pub fn email_hash(email_key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(email_key.as_bytes()))
+}
+
 /// Lead state: leads, events, history, idempotency, outbox, outcomes, model versions.
 #[async_trait]
 pub trait LeadStore: Send + Sync {
@@ -320,10 +338,15 @@ pub trait LeadStore: Send + Sync {
             .map(|stored| stored.event_id)
             .collect())
     }
-    /// Adds an entry to a lead's score history (idempotent on `at`).
+    /// Adds an entry to a lead's score history (idempotent on `at`); `NotFound` and nothing
+    /// written if the lead is not stored (or is being erased), so no history outlives it.
     async fn add_history(&self, lead_id: &str, entry: &HistoryEntry) -> Result<(), StoreError>;
     /// A lead's score history, oldest first.
     async fn list_history(&self, lead_id: &str) -> Result<Vec<HistoryEntry>, StoreError>;
+    /// Erases a person: the lead, its events, score history and email lock; keeps a tombstone of the hashed email key. Ok(true) if the lead existed.
+    async fn erase_lead(&self, lead_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// The tombstone left by erasing the person with this hashed email key.
+    async fn find_tombstone(&self, email_hash: &str) -> Result<Option<Tombstone>, StoreError>;
     /// Leads whose `rescore_at` is at or before `due`, a page at a time.
     async fn leads_due_for_rescore(
         &self,
@@ -470,5 +493,21 @@ impl FixedClock {
 impl Clock for FixedClock {
     fn now(&self) -> DateTime<Utc> {
         *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_hash_is_hex_sha256() {
+        // the FIPS 180-2 test vector of "abc"
+        assert_eq!(
+            email_hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(email_hash("ada@example.com").len(), 64);
+        assert_ne!(email_hash("ada@example.com"), email_hash("bob@example.com"));
     }
 }

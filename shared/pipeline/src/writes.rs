@@ -289,11 +289,11 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::memory::MemoryStore;
+    use crate::memory::{HookedStore, MemoryStore, WriteHook};
     use crate::ports::*;
     use async_trait::async_trait;
     use chrono::TimeZone;
-    use leadq_scoring::{EventKind, Lead, Outcome};
+    use leadq_scoring::{EventKind, Lead};
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicU32, Ordering};
     use std::time::Duration;
@@ -360,24 +360,13 @@ mod tests {
 
     /// Counts append sizes, and can inject conflicts.
     #[derive(Default)]
-    struct Spy {
-        inner: MemoryStore,
+    struct SpyHook {
         appends: Mutex<Vec<usize>>,
         conflicts_left: AtomicU32,
     }
 
-    #[async_trait]
-    impl LeadStore for Spy {
-        async fn create_lead(&self, record: &LeadRecord) -> Result<Created, StoreError> {
-            self.inner.create_lead(record).await
-        }
-        async fn get_lead(&self, lead_id: &str) -> Result<Option<LeadRecord>, StoreError> {
-            self.inner.get_lead(lead_id).await
-        }
-        async fn find_lead_by_email(&self, email_key: &str) -> Result<Option<String>, StoreError> {
-            self.inner.find_lead_by_email(email_key).await
-        }
-        async fn update_lead(&self, record: &LeadRecord) -> Result<(), StoreError> {
+    impl SpyHook {
+        fn conflict(&self, record: &LeadRecord) -> Result<(), StoreError> {
             if self.conflicts_left.load(Ordering::SeqCst) > 0 {
                 self.conflicts_left.fetch_sub(1, Ordering::SeqCst);
                 return Err(StoreError::Conflict {
@@ -385,97 +374,35 @@ mod tests {
                     expected: record.version - 1,
                 });
             }
-            self.inner.update_lead(record).await
+            Ok(())
         }
-        async fn append_events(
+    }
+
+    #[async_trait]
+    impl WriteHook for SpyHook {
+        async fn before_update(
             &self,
+            _store: &MemoryStore,
+            record: &LeadRecord,
+        ) -> Result<(), StoreError> {
+            self.conflict(record)
+        }
+        async fn before_append(
+            &self,
+            _store: &MemoryStore,
             record: &LeadRecord,
             events: &[StoredEvent],
         ) -> Result<(), StoreError> {
-            if self.conflicts_left.load(Ordering::SeqCst) > 0 {
-                self.conflicts_left.fetch_sub(1, Ordering::SeqCst);
-                return Err(StoreError::Conflict {
-                    lead_id: record.id().into(),
-                    expected: record.version - 1,
-                });
-            }
+            self.conflict(record)?;
             self.appends
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .push(events.len());
-            self.inner.append_events(record, events).await
-        }
-        async fn list_events(&self, lead_id: &str) -> Result<Vec<StoredEvent>, StoreError> {
-            self.inner.list_events(lead_id).await
-        }
-        async fn add_history(&self, lead_id: &str, entry: &HistoryEntry) -> Result<(), StoreError> {
-            self.inner.add_history(lead_id, entry).await
-        }
-        async fn list_history(&self, lead_id: &str) -> Result<Vec<HistoryEntry>, StoreError> {
-            self.inner.list_history(lead_id).await
-        }
-        async fn leads_due_for_rescore(
-            &self,
-            due: DateTime<Utc>,
-            limit: usize,
-            cursor: Option<String>,
-        ) -> Result<Page, StoreError> {
-            self.inner.leads_due_for_rescore(due, limit, cursor).await
-        }
-        async fn claim_idempotency(
-            &self,
-            key: &str,
-            now: DateTime<Utc>,
-            expiration: DateTime<Utc>,
-            in_progress_expiration: DateTime<Utc>,
-        ) -> Result<Claim, StoreError> {
-            self.inner
-                .claim_idempotency(key, now, expiration, in_progress_expiration)
-                .await
-        }
-        async fn complete_idempotency(
-            &self,
-            key: &str,
-            data: Option<String>,
-            expiration: DateTime<Utc>,
-        ) -> Result<(), StoreError> {
-            self.inner.complete_idempotency(key, data, expiration).await
-        }
-        async fn release_idempotency(&self, key: &str) -> Result<(), StoreError> {
-            self.inner.release_idempotency(key).await
-        }
-        async fn enqueue_alert(&self, alert: &Alert) -> Result<bool, StoreError> {
-            self.inner.enqueue_alert(alert).await
-        }
-        async fn update_alert(&self, alert: &Alert) -> Result<(), StoreError> {
-            self.inner.update_alert(alert).await
-        }
-        async fn alerts_in_state(
-            &self,
-            state: AlertState,
-            limit: usize,
-        ) -> Result<Vec<Alert>, StoreError> {
-            self.inner.alerts_in_state(state, limit).await
-        }
-        async fn put_outcome(&self, outcome: &Outcome) -> Result<(), StoreError> {
-            self.inner.put_outcome(outcome).await
-        }
-        async fn list_outcomes(&self) -> Result<Vec<Outcome>, StoreError> {
-            self.inner.list_outcomes().await
-        }
-        async fn put_model_version(&self, version: &ModelVersion) -> Result<bool, StoreError> {
-            self.inner.put_model_version(version).await
-        }
-        async fn list_model_versions(&self) -> Result<Vec<ModelVersion>, StoreError> {
-            self.inner.list_model_versions().await
-        }
-        async fn set_active_model(&self, version: &str) -> Result<(), StoreError> {
-            self.inner.set_active_model(version).await
-        }
-        async fn active_model(&self) -> Result<Option<ModelVersion>, StoreError> {
-            self.inner.active_model().await
+            Ok(())
         }
     }
+
+    type Spy = HookedStore<SpyHook>;
 
     #[tokio::test]
     async fn chunks_appends_to_at_most_99_events() {
@@ -486,7 +413,7 @@ mod tests {
             .expect("record");
         assert_eq!(report.appended, 250);
         assert_eq!(
-            *spy.appends.lock().unwrap_or_else(|e| e.into_inner()),
+            *spy.hook.appends.lock().unwrap_or_else(|e| e.into_inner()),
             vec![99, 99, 52]
         );
         assert_eq!(report.record.aggregates.count, 250);
@@ -523,13 +450,13 @@ mod tests {
     async fn retries_conflicts_then_gives_up() {
         let spy = Spy::default();
         spy.create_lead(&lead("l")).await.expect("create");
-        spy.conflicts_left.store(3, Ordering::SeqCst);
+        spy.hook.conflicts_left.store(3, Ordering::SeqCst);
         let report = record_events(&spy, "l", &views(3), t(1), &quick())
             .await
             .expect("record");
         assert_eq!((report.appended, report.attempts), (3, 4));
 
-        spy.conflicts_left.store(10, Ordering::SeqCst);
+        spy.hook.conflicts_left.store(10, Ordering::SeqCst);
         let err = record_events(&spy, "l", &views(4), t(1), &quick())
             .await
             .expect_err("gives up");
@@ -540,7 +467,7 @@ mod tests {
                 attempts: 4
             }
         );
-        spy.conflicts_left.store(10, Ordering::SeqCst);
+        spy.hook.conflicts_left.store(10, Ordering::SeqCst);
         let err = update_lead_with_retry(&spy, "l", t(2), &quick(), |_| true)
             .await
             .expect_err("gives up");
@@ -569,7 +496,7 @@ mod tests {
     async fn update_with_retry_writes_or_declines() {
         let spy = Spy::default();
         spy.create_lead(&lead("l")).await.expect("create");
-        spy.conflicts_left.store(2, Ordering::SeqCst);
+        spy.hook.conflicts_left.store(2, Ordering::SeqCst);
         let updated = update_lead_with_retry(&spy, "l", t(5), &quick(), |r| {
             r.lead.source = Some("web".into());
             true

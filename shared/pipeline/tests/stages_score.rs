@@ -2,15 +2,12 @@
 
 mod stages_support;
 
-use chrono::{DateTime, TimeDelta, Utc};
-use leadq_pipeline::memory::MemoryStore;
+use chrono::{TimeDelta, Utc};
+use leadq_pipeline::memory::{HookedStore, MemoryStore, WriteHook};
 use leadq_pipeline::stages::{ModelCache, StageError, next_band_change, score_lead};
-use leadq_pipeline::{
-    Alert, AlertState, Claim, Created, HistoryEntry, LeadRecord, LeadStore, ModelVersion, Page,
-    StoreError, StoredEvent,
-};
+use leadq_pipeline::{LeadRecord, LeadStore, ModelVersion, StoreError};
 use leadq_scoring::model::DEFAULT_MODEL_TOML;
-use leadq_scoring::{Band, Event, Model, Outcome, score};
+use leadq_scoring::{Band, Event, Model, score};
 use stages_support::*;
 use std::time::Duration;
 
@@ -293,115 +290,30 @@ async fn a_broken_active_model_is_reported_with_its_version() {
     assert!(missing.is_err());
 }
 
-/// A store where another writer appends a demo request just before the first lead write.
-struct RacingStore {
-    inner: MemoryStore,
+/// Another writer appends a demo request just before the first lead write.
+#[derive(Default)]
+struct RaceFirstUpdate {
     raced: std::sync::atomic::AtomicBool,
 }
 
 #[async_trait::async_trait]
-impl LeadStore for RacingStore {
-    async fn create_lead(&self, record: &LeadRecord) -> Result<Created, StoreError> {
-        self.inner.create_lead(record).await
-    }
-    async fn get_lead(&self, lead_id: &str) -> Result<Option<LeadRecord>, StoreError> {
-        self.inner.get_lead(lead_id).await
-    }
-    async fn find_lead_by_email(&self, email_key: &str) -> Result<Option<String>, StoreError> {
-        self.inner.find_lead_by_email(email_key).await
-    }
-    async fn update_lead(&self, record: &LeadRecord) -> Result<(), StoreError> {
-        if !self.raced.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            put_events(&self.inner, record.id(), &buying_signals(at(5)), at(6)).await;
-        }
-        self.inner.update_lead(record).await
-    }
-    async fn append_events(
+impl WriteHook for RaceFirstUpdate {
+    async fn before_update(
         &self,
+        store: &MemoryStore,
         record: &LeadRecord,
-        events: &[StoredEvent],
     ) -> Result<(), StoreError> {
-        self.inner.append_events(record, events).await
-    }
-    async fn list_events(&self, lead_id: &str) -> Result<Vec<StoredEvent>, StoreError> {
-        self.inner.list_events(lead_id).await
-    }
-    async fn add_history(&self, lead_id: &str, entry: &HistoryEntry) -> Result<(), StoreError> {
-        self.inner.add_history(lead_id, entry).await
-    }
-    async fn list_history(&self, lead_id: &str) -> Result<Vec<HistoryEntry>, StoreError> {
-        self.inner.list_history(lead_id).await
-    }
-    async fn leads_due_for_rescore(
-        &self,
-        due: DateTime<Utc>,
-        limit: usize,
-        cursor: Option<String>,
-    ) -> Result<Page, StoreError> {
-        self.inner.leads_due_for_rescore(due, limit, cursor).await
-    }
-    async fn claim_idempotency(
-        &self,
-        key: &str,
-        now: DateTime<Utc>,
-        expiration: DateTime<Utc>,
-        in_progress_expiration: DateTime<Utc>,
-    ) -> Result<Claim, StoreError> {
-        self.inner
-            .claim_idempotency(key, now, expiration, in_progress_expiration)
-            .await
-    }
-    async fn complete_idempotency(
-        &self,
-        key: &str,
-        data: Option<String>,
-        expiration: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.inner.complete_idempotency(key, data, expiration).await
-    }
-    async fn release_idempotency(&self, key: &str) -> Result<(), StoreError> {
-        self.inner.release_idempotency(key).await
-    }
-    async fn enqueue_alert(&self, alert: &Alert) -> Result<bool, StoreError> {
-        self.inner.enqueue_alert(alert).await
-    }
-    async fn update_alert(&self, alert: &Alert) -> Result<(), StoreError> {
-        self.inner.update_alert(alert).await
-    }
-    async fn alerts_in_state(
-        &self,
-        state: AlertState,
-        limit: usize,
-    ) -> Result<Vec<Alert>, StoreError> {
-        self.inner.alerts_in_state(state, limit).await
-    }
-    async fn put_outcome(&self, outcome: &Outcome) -> Result<(), StoreError> {
-        self.inner.put_outcome(outcome).await
-    }
-    async fn list_outcomes(&self) -> Result<Vec<Outcome>, StoreError> {
-        self.inner.list_outcomes().await
-    }
-    async fn put_model_version(&self, version: &ModelVersion) -> Result<bool, StoreError> {
-        self.inner.put_model_version(version).await
-    }
-    async fn list_model_versions(&self) -> Result<Vec<ModelVersion>, StoreError> {
-        self.inner.list_model_versions().await
-    }
-    async fn set_active_model(&self, version: &str) -> Result<(), StoreError> {
-        self.inner.set_active_model(version).await
-    }
-    async fn active_model(&self) -> Result<Option<ModelVersion>, StoreError> {
-        self.inner.active_model().await
+        if !self.raced.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            put_events(store, record.id(), &buying_signals(at(5)), at(6)).await;
+        }
+        Ok(())
     }
 }
 
 #[tokio::test]
 async fn events_stored_during_scoring_are_scored_not_lost() {
-    let store = RacingStore {
-        inner: MemoryStore::new(),
-        raced: std::sync::atomic::AtomicBool::new(false),
-    };
-    put_lead(&store.inner, ideal_lead("l")).await;
+    let store = HookedStore::new(RaceFirstUpdate::default());
+    put_lead(&store.store, ideal_lead("l")).await;
     let outcome = score_lead(
         &store,
         &ModelCache::default(),
