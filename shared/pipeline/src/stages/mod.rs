@@ -11,6 +11,7 @@ pub mod batch;
 pub mod directory;
 pub mod enrich;
 pub mod handlers;
+pub mod ingest;
 pub mod score;
 
 pub use batch::{
@@ -22,6 +23,10 @@ pub use directory::{
 };
 pub use enrich::{EnrichOutcome, enrich_lead};
 pub use handlers::{Handled, QUEUED_CAUSE, StagePorts, enrich_stage_handler, score_stage_handler};
+pub use ingest::{
+    EventsAccepted, IngestError, LeadAccepted, LeadRequest, LeadView, OutcomeAccepted, erase_lead,
+    ingest_events, ingest_lead, ingest_outcome, lead_view,
+};
 pub use score::{ModelCache, ScoreOutcome, next_band_change, score_lead};
 
 use crate::envelope::Stage;
