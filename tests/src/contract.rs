@@ -1,6 +1,7 @@
 //! The adapter contract suite, written once and run against every adapter: memory and
 //! SQLite (`tests/tests/memory.rs`, `tests/tests/sqlite.rs`) and DynamoDB/SQS on the
-//! emulator.
+//! emulator. The company-directory checks ([`DirectoryHarness`], [`directory_contract_tests!`])
+//! run the same way from `tests/tests/directory_*.rs`.
 //!
 //! An adapter's test file implements [`Harness`] and expands [`contract_tests!`], which
 //! makes one test per `check_*` function below. Waits are short (visibility timeouts of
@@ -9,6 +10,7 @@
 
 use chrono::{DateTime, Duration as TimeDelta, TimeZone, Utc};
 use leadq_pipeline::envelope::MAX_MESSAGE_BYTES;
+use leadq_pipeline::stages::{CompanyDirectory, CompanyFacts};
 use leadq_pipeline::{
     Alert, AlertState, Claim, Created, Delivery, Envelope, EventAggregates, HistoryEntry,
     LeadRecord, LeadStore, ModelVersion, NewEvent, Provenance, QueueError, RetryPolicy, Stage,
@@ -67,6 +69,26 @@ macro_rules! contract_tests {
                 $crate::contract::$check(&harness).await;
             }
         )*
+    };
+}
+
+/// What an adapter's test file provides to run the company-directory contract checks.
+#[async_trait::async_trait]
+pub trait DirectoryHarness: Send + Sync + 'static {
+    /// A fresh, isolated directory (its own table/file), empty.
+    async fn directory(&self) -> Arc<dyn CompanyDirectory>;
+}
+
+/// Expands to one test per company-directory contract check, as [`contract_tests!`] does.
+#[macro_export]
+macro_rules! directory_contract_tests {
+    ($harness:expr) => {
+        $crate::contract_tests!(@tests $harness;
+            directory_lookup_of_unknown_is_none => check_directory_lookup_of_unknown_is_none,
+            directory_upsert_replaces_and_normalises => check_directory_upsert_replaces_and_normalises,
+            directory_unknown_fields_stay_unknown => check_directory_unknown_fields_stay_unknown,
+            directory_imports_beyond_one_batch => check_directory_imports_beyond_one_batch,
+        );
     };
 }
 
@@ -1442,4 +1464,167 @@ pub async fn check_appends_racing_an_erase_leave_nothing_behind(h: &dyn Harness)
     );
     // how many writers the erase interrupted depends on timing; each stopped cleanly
     assert!(stopped_early <= WRITERS);
+}
+
+/// A company with every field known.
+pub fn full_company(domain: &str, employees: u32) -> CompanyFacts {
+    CompanyFacts {
+        domain: domain.to_string(),
+        name: Some(format!("Company {employees}")),
+        industry: Some("software".into()),
+        employees: Some(employees),
+        revenue_band: Some("10m-50m".into()),
+        country: Some("DE".into()),
+        tech_stack: Some(vec!["aws".into(), "salesforce".into()]),
+        business_model: Some("b2b".into()),
+    }
+}
+
+/// An empty directory knows no domain, and a text that is no domain finds nothing.
+pub async fn check_directory_lookup_of_unknown_is_none(h: &dyn DirectoryHarness) {
+    let directory = h.directory().await;
+    for domain in ["acme.com", "", "not a domain", "localhost", "https://"] {
+        assert_eq!(
+            directory.lookup(domain).await.expect("lookup"),
+            None,
+            "{domain:?}"
+        );
+    }
+    assert_eq!(
+        directory
+            .upsert(&[full_company("acme.com", 10)])
+            .await
+            .expect("upsert"),
+        1
+    );
+    assert_eq!(directory.lookup("other.com").await.expect("lookup"), None);
+    assert_eq!(directory.lookup("acme.co").await.expect("lookup"), None);
+}
+
+/// Domains are normalised on write and on lookup; an upsert replaces the whole company,
+/// so a field the new row does not know becomes unknown again.
+pub async fn check_directory_upsert_replaces_and_normalises(h: &dyn DirectoryHarness) {
+    let directory = h.directory().await;
+    let written = directory
+        .upsert(&[full_company(" HTTPS://WWW.Acme.com/about ", 250)])
+        .await
+        .expect("upsert");
+    assert_eq!(written, 1);
+    for asked in [
+        "acme.com",
+        "ACME.COM",
+        "www.acme.com",
+        "http://acme.com:8080/x",
+    ] {
+        assert_eq!(
+            directory.lookup(asked).await.expect("lookup"),
+            Some(full_company("acme.com", 250)),
+            "{asked}"
+        );
+    }
+
+    let replacement = CompanyFacts {
+        domain: "acme.com".into(),
+        name: Some("Acme Corp".into()),
+        employees: Some(300),
+        ..CompanyFacts::default()
+    };
+    assert_eq!(
+        directory
+            .upsert(std::slice::from_ref(&replacement))
+            .await
+            .expect("upsert"),
+        1
+    );
+    assert_eq!(
+        directory.lookup("www.acme.com").await.expect("lookup"),
+        Some(replacement)
+    );
+
+    // within one batch, the last row of a domain wins; rows without a web domain are
+    // left out and not counted
+    let written = directory
+        .upsert(&[
+            full_company("beta.io", 1),
+            CompanyFacts {
+                domain: "not a domain".into(),
+                ..CompanyFacts::default()
+            },
+            full_company("WWW.beta.io", 2),
+        ])
+        .await
+        .expect("upsert");
+    assert_eq!(written, 2);
+    assert_eq!(
+        directory.lookup("beta.io").await.expect("lookup"),
+        Some(full_company("beta.io", 2))
+    );
+    assert_eq!(
+        directory.lookup("not a domain").await.expect("lookup"),
+        None
+    );
+}
+
+/// A company with only its domain comes back with every other field unknown (`None`),
+/// never as an empty or zero value; an empty tech stack stays known-empty.
+pub async fn check_directory_unknown_fields_stay_unknown(h: &dyn DirectoryHarness) {
+    let directory = h.directory().await;
+    let bare = CompanyFacts {
+        domain: "bare.example".into(),
+        ..CompanyFacts::default()
+    };
+    let some = CompanyFacts {
+        domain: "some.example".into(),
+        industry: Some("retail".into()),
+        employees: Some(0),
+        tech_stack: Some(Vec::new()),
+        ..CompanyFacts::default()
+    };
+    directory
+        .upsert(&[bare.clone(), some.clone()])
+        .await
+        .expect("upsert");
+    let found = directory
+        .lookup("bare.example")
+        .await
+        .expect("lookup")
+        .expect("stored");
+    assert_eq!(found, bare);
+    assert_eq!(
+        (
+            &found.name,
+            &found.industry,
+            found.employees,
+            &found.tech_stack
+        ),
+        (&None, &None, None, &None)
+    );
+    assert_eq!(
+        directory.lookup("some.example").await.expect("lookup"),
+        Some(some)
+    );
+}
+
+/// 60 companies in one upsert (more than two BatchWriteItem chunks of 25), then replaced
+/// in part by a second import of 31: every one is found with its latest facts.
+pub async fn check_directory_imports_beyond_one_batch(h: &dyn DirectoryHarness) {
+    let directory = h.directory().await;
+    let first: Vec<CompanyFacts> = (0..60)
+        .map(|i| full_company(&format!("company-{i:02}.example"), i))
+        .collect();
+    assert_eq!(directory.upsert(&first).await.expect("upsert"), 60);
+    let second: Vec<CompanyFacts> = (30..61)
+        .map(|i| full_company(&format!("company-{i:02}.example"), 1_000 + i))
+        .collect();
+    assert_eq!(directory.upsert(&second).await.expect("upsert"), 31);
+    for i in 0..61 {
+        let employees = if i < 30 { i } else { 1_000 + i };
+        let domain = format!("company-{i:02}.example");
+        assert_eq!(
+            directory.lookup(&domain).await.expect("lookup"),
+            Some(full_company(&domain, employees)),
+            "{domain}"
+        );
+    }
+    assert_eq!(directory.upsert(&[]).await.expect("empty upsert"), 0);
 }

@@ -16,7 +16,7 @@
 //! Every test builds its own SDK clients (dummy credentials, fixed region, explicit
 //! endpoint: nothing is read from `~/.aws`) and its own table and queues with unique names.
 
-use crate::contract::Harness;
+use crate::contract::{DirectoryHarness, Harness};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{
@@ -24,7 +24,9 @@ use aws_sdk_dynamodb::config::{
 };
 use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_sqs::types::QueueAttributeName;
+use leadq_aws::directory::DynamoDirectory;
 use leadq_aws::{DynamoStore, QueueConfig, QueueUrls, SqsQueue, StoreConfig, Timeouts};
+use leadq_pipeline::stages::CompanyDirectory;
 use leadq_pipeline::{LeadStore, Stage, WorkQueue};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -565,5 +567,15 @@ impl Harness for Moto {
 
     fn max_receive_count(&self) -> u32 {
         self.max_receive_count
+    }
+}
+
+#[async_trait::async_trait]
+impl DirectoryHarness for Moto {
+    async fn directory(&self) -> Arc<dyn CompanyDirectory> {
+        match self.dynamo_store().await {
+            Ok(store) => Arc::new(DynamoDirectory::for_store(&store)),
+            Err(message) => panic!("emulator at {}: {message}", self.endpoint),
+        }
     }
 }

@@ -145,7 +145,7 @@ fn drop_nulls_in(value: &mut AttributeValue) {
 }
 
 /// The item of a record: its fields (serde_dynamo, `None`s left out) plus keys and type.
-fn encode<T: Serialize>(
+pub(crate) fn encode<T: Serialize>(
     op: StoreOp,
     value: &T,
     pk: String,
@@ -161,14 +161,14 @@ fn encode<T: Serialize>(
 }
 
 /// The record of an item, without the store's own attributes.
-fn decode<T: DeserializeOwned>(op: StoreOp, mut item: Item) -> Result<T, StoreError> {
+pub(crate) fn decode<T: DeserializeOwned>(op: StoreOp, mut item: Item) -> Result<T, StoreError> {
     for name in META {
         item.remove(name);
     }
     from_item(item).map_err(|e| corrupt(op, e))
 }
 
-fn string_attr<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+pub(crate) fn string_attr<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
     item.get(name)
         .and_then(|v| v.as_s().ok())
         .map(String::as_str)

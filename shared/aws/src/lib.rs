@@ -20,6 +20,7 @@
 
 pub mod batch;
 pub mod config;
+pub mod directory;
 pub mod dynamo;
 pub mod error;
 pub mod sqs;

@@ -14,6 +14,7 @@
 //! | model version | `MODEL` | `VERSION#<label>` | |
 //! | active-model pointer | `MODEL` | `ACTIVE` | |
 //! | tombstone | `TOMB#<email hash>` | `TOMBSTONE` | |
+//! | company (directory) | `COMPANY#<domain>` | `COMPANY` | |
 //!
 //! `gsi1` (projection ALL) lists alerts by state; `gsi2` (projection KEYS_ONLY) lists leads
 //! due for rescore, spread over [`RESCORE_SHARDS`] partitions. `ttl` (epoch seconds) expires
@@ -77,6 +78,8 @@ pub const OUTCOMES_PK: &str = "OUTCOMES";
 pub const MODEL_PK: &str = "MODEL";
 /// Sort key of the active-model pointer.
 pub const ACTIVE_SK: &str = "ACTIVE";
+/// Sort key of a company of the directory.
+pub const COMPANY_SK: &str = "COMPANY";
 /// Sort key of a tombstone.
 pub const TOMBSTONE_SK: &str = "TOMBSTONE";
 /// Attribute that marks a lead as being erased (its value: when the erase began).
@@ -105,6 +108,11 @@ pub fn idem_pk(key: &str) -> String {
 /// Partition key of an alert.
 pub fn alert_pk(alert_id: &str) -> String {
     format!("ALERT#{alert_id}")
+}
+
+/// Partition key of a company of the directory, by normalised domain.
+pub fn company_pk(domain: &str) -> String {
+    format!("COMPANY#{domain}")
 }
 
 /// Partition key of the tombstone of an erased person's hashed email key.

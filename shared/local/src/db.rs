@@ -60,6 +60,10 @@ CREATE TABLE IF NOT EXISTS tombstones (
     erased_at  INTEGER NOT NULL,
     tombstone  TEXT NOT NULL
 ) STRICT;
+CREATE TABLE IF NOT EXISTS companies (
+    domain TEXT PRIMARY KEY,
+    facts  TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS settings (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL

@@ -1,5 +1,6 @@
-//! leadq's embedded adapters: [`SqliteStore`] (a [`LeadStore`]) and [`SqliteQueue`] (a
-//! durable [`WorkQueue`]), both in one SQLite file, so leadq runs on a laptop with no cloud.
+//! leadq's embedded adapters: [`SqliteStore`] (a [`LeadStore`]), [`SqliteQueue`] (a
+//! durable [`WorkQueue`]) and [`SqliteDirectory`] (the company directory), all in one
+//! SQLite file, so leadq runs on a laptop with no cloud.
 //!
 //! # The file
 //! Opened in WAL mode with a busy timeout; the schema below is created on open (inside a
@@ -17,6 +18,7 @@
 //! | `outcomes` | `lead_id` | `outcome` (JSON); one per lead, replaced |
 //! | `model_versions` | `version` | `created_at`, `model` (a `ModelVersion` as JSON) |
 //! | `tombstones` | `email_hash` | `lead_id`, `erased_at`, `tombstone` (JSON): what erasing a lead keeps, the hex SHA-256 of its email key |
+//! | `companies` | `domain` (normalised) | `facts` (a `CompanyFacts` as JSON): the company directory, [`SqliteDirectory`] |
 //! | `settings` | `key` | `value`; `active_model` names the active model version |
 //! | `queue_messages` | `seq` (send order) | `message_id` (UNIQUE), `stage`, `body`, `receive_count`, `visible_at` (ms), `receipt` (UNIQUE, the latest receive's handle), `sent_at` |
 //! | `queue_dead_letters` | `seq` | `message_id`, `stage`, `body`, `receive_count`, `sent_at`, `dead_at` |
@@ -35,10 +37,12 @@
 //! comes up again unacked) moves to `queue_dead_letters`, as SQS's redrive policy does.
 
 mod db;
+mod directory;
 mod queue;
 mod store;
 
 pub use db::SqliteOptions;
+pub use directory::SqliteDirectory;
 pub use queue::SqliteQueue;
 pub use store::SqliteStore;
 

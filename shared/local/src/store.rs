@@ -1,6 +1,7 @@
 //! [`SqliteStore`]: the lead store on SQLite.
 
 use crate::db::{Db, Fail, SqliteOptions, decode, encode};
+use crate::directory::SqliteDirectory;
 use crate::queue::SqliteQueue;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -51,6 +52,11 @@ impl SqliteStore {
     /// The durable work queue in the same file, sharing this store's connection.
     pub fn queue(&self) -> SqliteQueue {
         SqliteQueue::from_db(self.db.clone())
+    }
+
+    /// The company directory in the same file, sharing this store's connection.
+    pub fn directory(&self) -> SqliteDirectory {
+        SqliteDirectory::from_db(self.db.clone())
     }
 
     /// The file.
