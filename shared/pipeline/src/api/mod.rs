@@ -33,6 +33,7 @@ use crate::signature::SIGNATURE_HEADER;
 use crate::stages::handlers::StagePorts;
 use crate::stages::ingest::{
     IngestError, LeadRequest, erase_lead, ingest_events, ingest_lead, ingest_outcome, lead_view,
+    loggable,
 };
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -202,10 +203,11 @@ fn problem(problem: &Problem) -> Response {
 }
 
 fn ingest_error(error: &IngestError) -> Response {
+    let cause = loggable(&error.to_string());
     match error {
-        IngestError::Store(cause) => tracing::error!(error = %cause, "lead store failed"),
-        IngestError::Queue(cause) => tracing::error!(error = %cause, "work queue failed"),
-        refusal => tracing::info!(status = refusal.status(), "refused: {refusal}"),
+        IngestError::Store(_) => tracing::error!(error = %cause, "lead store failed"),
+        IngestError::Queue(_) => tracing::error!(error = %cause, "work queue failed"),
+        refusal => tracing::info!(status = refusal.status(), "refused: {cause}"),
     }
     let mut response = problem(&error.to_problem());
     if let IngestError::InProgress { retry_after_secs } = error
@@ -280,6 +282,7 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, Response> {
             Err(too_large(MAX_BODY_BYTES + 1))
         }
         Err(error) => {
+            let error = loggable(&error.to_string());
             tracing::info!(%error, "request body could not be read");
             let refusal = IntakeError::MalformedBody {
                 format: "request body",

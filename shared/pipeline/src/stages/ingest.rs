@@ -126,6 +126,31 @@ impl IngestError {
     }
 }
 
+/// `text` fit for a log line: every token holding an `@` (an address, wherever a backend
+/// or a sender put one) is replaced by its [`redact`]ed stand-in.
+pub(crate) fn loggable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut token = String::new();
+    let flush = |token: &mut String, out: &mut String| {
+        if token.contains('@') {
+            out.push_str(&redact(token));
+        } else {
+            out.push_str(token);
+        }
+        token.clear();
+    };
+    for c in text.chars() {
+        if c.is_whitespace() || "\"'`<>()[]{},;".contains(c) {
+            flush(&mut token, &mut out);
+            out.push(c);
+        } else {
+            token.push(c);
+        }
+    }
+    flush(&mut token, &mut out);
+    out
+}
+
 fn clip(text: &str, max_chars: usize) -> String {
     text.chars().take(max_chars).collect()
 }
@@ -320,6 +345,7 @@ pub async fn ingest_lead(
             {
                 // the work is done and converges on retry (the claim lapses, the lead and
                 // its event are found again), so the sender still gets its answer
+                let error = loggable(&error.to_string());
                 tracing::warn!(%error, "could not complete the idempotency record");
             }
             Ok(accepted)
@@ -327,7 +353,8 @@ pub async fn ingest_lead(
         Err(error) => {
             if let Err(release) = ports.store.release_idempotency(&scoped).await {
                 // the claim lapses after IN_PROGRESS_TTL by itself
-                tracing::warn!(error = %release, "could not release the idempotency claim");
+                let error = loggable(&release.to_string());
+                tracing::warn!(%error, "could not release the idempotency claim");
             }
             Err(error)
         }
@@ -701,5 +728,53 @@ pub async fn erase_lead(ports: &StagePorts<'_>, lead_id: &str) -> Result<(), Ing
         Err(IngestError::LeadNotFound {
             lead_id: lead_id.to_owned(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loggable_text_holds_no_address() {
+        let text = "put_item: condition failed on EMAIL#Ana@Acme.io (key 'ana@acme.io'), retry";
+        let logged = loggable(text);
+        assert!(!logged.to_lowercase().contains("acme"), "{logged}");
+        assert!(logged.starts_with("put_item: condition failed on email:"));
+        assert!(logged.ends_with(", retry"));
+        assert_eq!(loggable("no address here"), "no address here");
+    }
+
+    #[test]
+    fn form_event_ids_fold_case_only() {
+        let a = form_event_id(Source::Generic, br#"{"email":"Ana@Acme.io"}"#);
+        assert_eq!(
+            a,
+            form_event_id(Source::Generic, br#"{"email":"ana@acme.io"}"#)
+        );
+        assert_ne!(
+            a,
+            form_event_id(Source::Hubspot, br#"{"email":"ana@acme.io"}"#)
+        );
+        assert_ne!(
+            a,
+            form_event_id(Source::Generic, br#"{"email":"ana@acme.io" }"#)
+        );
+        assert!(a.starts_with("form-") && a.len() == 37);
+    }
+
+    #[test]
+    fn backend_failures_are_503_without_their_words() {
+        let error = IngestError::Store(StoreError::Backend {
+            operation: "put_item",
+            message: "arn:aws:dynamodb:eu-west-1:123:table/leads".into(),
+        });
+        let problem = error.to_problem();
+        assert_eq!((error.status(), problem.status), (503, 503));
+        assert!(!problem.to_json().contains("arn:aws"));
+        let in_progress = IngestError::InProgress {
+            retry_after_secs: 2,
+        };
+        assert_eq!(in_progress.to_problem().errors[0].field, "Idempotency-Key");
     }
 }
