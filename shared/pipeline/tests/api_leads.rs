@@ -298,3 +298,48 @@ async fn get_shows_the_lead_its_card_and_history() {
         "title_parser"
     );
 }
+
+#[tokio::test]
+async fn a_key_held_by_another_request_is_409_with_retry_after() {
+    let app = TestApp::new();
+    // another instance claimed the key (scoped per source) and is still working on it
+    let claim = leadq_pipeline::LeadStore::claim_idempotency(
+        &app.store.inner,
+        "leads:generic:busy-1",
+        now(),
+        now() + chrono::Duration::hours(24),
+        now() + chrono::Duration::seconds(30),
+    )
+    .await
+    .expect("claim");
+    assert_eq!(claim, leadq_pipeline::Claim::Claimed);
+    let mut request = lead_json(&json!({"email": "ana@acme.io"}));
+    request
+        .headers_mut()
+        .insert("idempotency-key", "busy-1".parse().expect("header"));
+    let started = std::time::Instant::now();
+    let reply = app.send(request).await;
+    reply.assert_problem(409, "Idempotency-Key");
+    assert_eq!(reply.headers["retry-after"], "2");
+    // it waited for the holder a little before giving up
+    assert!(started.elapsed() >= leadq_pipeline::stages::ingest::IN_PROGRESS_WAIT);
+    assert_eq!(app.queue.message_count(), 0);
+    assert_eq!(
+        app.store.writes().keys().copied().collect::<Vec<_>>(),
+        vec!["claim_idempotency"]
+    );
+
+    // once the holder's claim lapses, the request goes through
+    app.clock.set(now() + chrono::Duration::seconds(31));
+    let mut retry = signed_at(
+        "POST",
+        "/v1/leads",
+        "application/json",
+        json!({"email": "ana@acme.io"}).to_string().as_bytes(),
+        now().timestamp() + 31,
+    );
+    retry
+        .headers_mut()
+        .insert("idempotency-key", "busy-1".parse().expect("header"));
+    assert_eq!(app.send(retry).await.status, 201);
+}
