@@ -1,6 +1,7 @@
 //! `leadq`: the lead-qualification engine's command line.
 
 mod backtest;
+mod companies;
 mod error;
 mod input;
 mod report;
@@ -25,12 +26,15 @@ enum Command {
     Score(score_cmd::ScoreArgs),
     /// Train and evaluate a logistic model on a CSV of leads with known outcomes.
     Backtest(backtest::BacktestArgs),
+    /// Manage the company directory the enrich stage looks companies up in.
+    Companies(companies::CompaniesArgs),
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Score(args) => score_cmd::run(&args)?,
         Command::Backtest(args) => backtest::run(&args)?,
+        Command::Companies(args) => companies::run(&args)?,
     }
     Ok(())
 }
@@ -40,9 +44,14 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("leadq: {e:#}");
-            let code = e
-                .downcast_ref::<CliError>()
-                .map_or(EXIT_FAILURE, CliError::exit_code);
+            let code = match (
+                e.downcast_ref::<CliError>(),
+                e.downcast_ref::<companies::CompaniesError>(),
+            ) {
+                (Some(cli), _) => cli.exit_code(),
+                (None, Some(companies)) => companies.exit_code(),
+                (None, None) => EXIT_FAILURE,
+            };
             ExitCode::from(code)
         }
     }
