@@ -23,8 +23,10 @@ pub mod config;
 pub mod directory;
 pub mod dynamo;
 pub mod error;
+pub mod lambda;
 pub mod sqs;
 pub mod table;
+pub mod telemetry;
 
 pub use batch::Backoff;
 pub use config::{

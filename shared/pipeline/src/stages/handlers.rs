@@ -2,6 +2,8 @@
 //!
 //! The Lambdas and the local runtime call these through [`super::process_batch`]; the
 //! follow-up envelope keeps the trace id so one submission's log lines stay together.
+//! Queue consumers pass each result through [`done_if_lead_gone`], so work on an erased
+//! lead is acknowledged instead of cycling to the dead-letter queue.
 
 use super::StageError;
 use super::directory::CompanyDirectory;
@@ -34,6 +36,30 @@ pub struct Handled<T> {
     pub outcome: T,
     /// The envelope sent to the next stage.
     pub follow_up: Option<Envelope>,
+}
+
+/// Treats work on a lead that no longer exists as done: `Ok(None)` instead of
+/// [`StageError::LeadNotFound`] for the envelope's own lead.
+///
+/// A lead erased after its work was queued will never come back, so retrying the message
+/// would only carry it to the dead-letter queue and raise an alarm for nothing. The stage
+/// handlers themselves still report the error, because a direct caller (an API request)
+/// must tell "not found" from "done". Logged at info: it is expected, not an incident.
+pub fn done_if_lead_gone<T>(
+    envelope: &Envelope,
+    result: Result<Handled<T>, StageError>,
+) -> Result<Option<Handled<T>>, StageError> {
+    match result {
+        Err(StageError::LeadNotFound { lead_id }) if lead_id == envelope.lead_id => {
+            tracing::info!(
+                stage = envelope.kind.name(),
+                lead_id = %lead_id,
+                "lead no longer exists (erased): its work is done"
+            );
+            Ok(None)
+        }
+        other => other.map(Some),
+    }
 }
 
 /// Enriches the envelope's lead, then always sends it on to scoring.
@@ -111,4 +137,80 @@ pub async fn score_stage_handler(
         None
     };
     Ok(Handled { outcome, follow_up })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::{MemoryQueue, MemoryStore};
+    use crate::ports::FixedClock;
+    use crate::stages::MemoryDirectory;
+    use chrono::{TimeZone, Utc};
+    use std::time::Duration;
+
+    fn at(seconds: u32) -> chrono::DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, seconds)
+            .single()
+            .unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn work_on_an_erased_lead_is_done_not_failed() {
+        let (store, queue, clock) = (
+            MemoryStore::new(),
+            MemoryQueue::default(),
+            FixedClock::new(at(5)),
+        );
+        let ports = StagePorts {
+            store: &store,
+            queue: &queue,
+            clock: &clock,
+            policy: RetryPolicy::default(),
+        };
+        let enrich = Envelope::new(Stage::Enrich, "erased", "trace-1", at(0));
+        let raw = enrich_stage_handler(&ports, &MemoryDirectory::new(), &enrich).await;
+        assert_eq!(
+            raw,
+            Err(StageError::LeadNotFound {
+                lead_id: "erased".into()
+            }),
+            "the handler itself still tells"
+        );
+        assert_eq!(done_if_lead_gone(&enrich, raw), Ok(None));
+
+        let score = Envelope::new(Stage::Score, "erased", "trace-1", at(0));
+        let raw = score_stage_handler(&ports, &ModelCache::default(), &score).await;
+        assert_eq!(done_if_lead_gone(&score, raw), Ok(None));
+        // nothing was sent on for a lead that is gone
+        for stage in Stage::ALL {
+            let sent = queue.receive(stage, 10, Duration::from_secs(1)).await;
+            assert_eq!(sent, Ok(Vec::new()), "{stage:?}");
+        }
+    }
+
+    #[test]
+    fn other_failures_stay_failures() {
+        let envelope = Envelope::new(Stage::Score, "lead-1", "trace-1", at(0));
+        let other_lead = || StageError::LeadNotFound {
+            lead_id: "lead-2".into(),
+        };
+        assert_eq!(
+            done_if_lead_gone::<()>(&envelope, Err(other_lead())),
+            Err(other_lead())
+        );
+        let queue_down: Result<Handled<()>, StageError> =
+            Err(StageError::Queue(crate::ports::QueueError::Backend {
+                operation: "send",
+                message: "unreachable".into(),
+            }));
+        assert!(done_if_lead_gone(&envelope, queue_down).is_err());
+        let handled = Handled {
+            outcome: 7,
+            follow_up: None,
+        };
+        assert_eq!(
+            done_if_lead_gone(&envelope, Ok(handled.clone())),
+            Ok(Some(handled))
+        );
+    }
 }

@@ -1,0 +1,301 @@
+//! The enrich Lambda: an SQS batch of enrich envelopes in, the ids of the failed
+//! records out (`ReportBatchItemFailures`).
+//!
+//! Each envelope runs [`enrich_stage_handler`] (offline providers, then the lead is sent
+//! on to scoring); work on an erased lead is done, not failed. `main.rs` only wires.
+//!
+//! | variable | meaning |
+//! |---|---|
+//! | `COMPANY_DIRECTORY_FILE` | optional: a company CSV (`leadq companies import` format) shipped with the function, loaded once at cold start |
+//! | the store's and queues' variables | see `leadq_aws::config` |
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::{LambdaEvent, service_fn};
+use leadq_aws::lambda::{SqsBatchError, handle_sqs_batch};
+use leadq_pipeline::stages::handlers::done_if_lead_gone;
+use leadq_pipeline::stages::{
+    CompanyDirectory, DirectoryError, MemoryDirectory, StageError, StagePorts,
+    enrich_stage_handler, parse_company_csv,
+};
+use leadq_pipeline::{Clock, LeadStore, RetryPolicy, Stage, WorkQueue};
+use std::path::PathBuf;
+use std::sync::Arc;
+use tracing::info;
+
+/// The variable naming the company CSV to load at cold start.
+pub const DIRECTORY_FILE_VAR: &str = "COMPANY_DIRECTORY_FILE";
+
+/// Why the company directory could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryLoadError {
+    /// The file could not be read.
+    #[error("{DIRECTORY_FILE_VAR}={path}: {error}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What the file system said.
+        error: std::io::Error,
+    },
+    /// The file is not a valid company CSV.
+    #[error("{DIRECTORY_FILE_VAR}={path}: {error}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        error: DirectoryError,
+    },
+}
+
+/// The company directory named by [`DIRECTORY_FILE_VAR`] (read through `lookup`); empty
+/// when unset, so email analysis and the title parser still run.
+pub fn directory_from_lookup(
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<MemoryDirectory, DirectoryLoadError> {
+    let Some(path) = lookup(DIRECTORY_FILE_VAR).filter(|p| !p.trim().is_empty()) else {
+        return Ok(MemoryDirectory::new());
+    };
+    let path = PathBuf::from(path.trim());
+    let text = std::fs::read_to_string(&path).map_err(|error| DirectoryLoadError::Read {
+        path: path.clone(),
+        error,
+    })?;
+    let companies =
+        parse_company_csv(&text).map_err(|error| DirectoryLoadError::Parse { path, error })?;
+    Ok(MemoryDirectory::with(companies))
+}
+
+/// The enrich function and the ports it runs over.
+#[derive(Clone)]
+pub struct EnrichFunction {
+    /// The lead store.
+    pub store: Arc<dyn LeadStore>,
+    /// The work queues (enriched leads go on to the score queue).
+    pub queue: Arc<dyn WorkQueue>,
+    /// The time.
+    pub clock: Arc<dyn Clock>,
+    /// Company firmographics by domain.
+    pub directory: Arc<dyn CompanyDirectory>,
+    /// Retries of conflicting writes.
+    pub policy: RetryPolicy,
+    /// Records enriched at once within a batch.
+    pub concurrency: usize,
+}
+
+impl EnrichFunction {
+    /// Enriches every well-formed record of the batch; returns the ids to redeliver.
+    pub async fn handle(&self, event: &SqsEvent) -> Result<SqsBatchResponse, SqsBatchError> {
+        let ports = StagePorts {
+            store: self.store.as_ref(),
+            queue: self.queue.as_ref(),
+            clock: self.clock.as_ref(),
+            policy: self.policy,
+        };
+        let (ports, directory) = (&ports, self.directory.as_ref());
+        handle_sqs_batch(
+            Stage::Enrich,
+            event,
+            self.concurrency,
+            |envelope| async move {
+                let result = enrich_stage_handler(ports, directory, &envelope).await;
+                // None: an erased lead, done (done_if_lead_gone logged it)
+                if let Some(handled) = done_if_lead_gone(&envelope, result)? {
+                    info!(
+                        filled = ?handled.outcome.filled,
+                        written = handled.outcome.written,
+                        "lead enriched and sent on to scoring"
+                    );
+                }
+                Ok::<(), StageError>(())
+            },
+        )
+        .await
+    }
+}
+
+/// Serves invocations until the Lambda runtime stops the process.
+pub async fn run(function: EnrichFunction) -> Result<(), lambda_runtime::Error> {
+    let function = &function;
+    lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| async move {
+        function
+            .handle(&event.payload)
+            .await
+            .map_err(lambda_runtime::Error::from)
+    }))
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, TimeZone, Utc};
+    use leadq_pipeline::memory::{MemoryQueue, MemoryStore};
+    use leadq_pipeline::stages::{CompanyFacts, DEFAULT_BATCH_CONCURRENCY};
+    use leadq_pipeline::{Envelope, FixedClock, LeadRecord};
+    use leadq_scoring::{Lead, Person};
+    use std::time::Duration;
+
+    /// A batch of ten from the enrich queue; record 5 (index 4) is a truncated body.
+    const BATCH: &str = include_str!("../../../events/sqs/enrich-batch-with-poison.json");
+    const POISON_INDEX: usize = 4;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 5)
+            .single()
+            .unwrap_or_default()
+    }
+
+    fn batch() -> SqsEvent {
+        serde_json::from_str(BATCH).expect("the fixture is an SQS event")
+    }
+
+    fn email(i: usize) -> String {
+        format!("Person.{i}+Trial@Acme.com")
+    }
+
+    struct World {
+        store: Arc<MemoryStore>,
+        queue: Arc<MemoryQueue>,
+        function: EnrichFunction,
+    }
+
+    /// The leads of the fixture's envelopes, stored with a work email and a title.
+    async fn world(event: &SqsEvent) -> World {
+        let store = Arc::new(MemoryStore::new());
+        for (i, record) in event.records.iter().enumerate() {
+            let Ok(envelope) = Envelope::parse(record.body.as_deref().unwrap_or("")) else {
+                continue;
+            };
+            let lead = Lead {
+                id: envelope.lead_id.clone(),
+                person: Person {
+                    email: Some(email(i)),
+                    title: Some("VP Eng".into()),
+                    ..Person::default()
+                },
+                ..Lead::default()
+            };
+            store
+                .create_lead(&LeadRecord::new(lead, None, now()))
+                .await
+                .expect("store lead");
+        }
+        let queue = Arc::new(MemoryQueue::default());
+        let directory = MemoryDirectory::with(vec![CompanyFacts {
+            domain: "acme.com".into(),
+            industry: Some("software".into()),
+            employees: Some(450),
+            ..CompanyFacts::default()
+        }]);
+        let function = EnrichFunction {
+            store: store.clone(),
+            queue: queue.clone(),
+            clock: Arc::new(FixedClock::new(now())),
+            directory: Arc::new(directory),
+            policy: RetryPolicy::default(),
+            concurrency: DEFAULT_BATCH_CONCURRENCY,
+        };
+        World {
+            store,
+            queue,
+            function,
+        }
+    }
+
+    async fn sent_to_score(queue: &MemoryQueue) -> Vec<Envelope> {
+        let deliveries = queue
+            .receive(Stage::Score, 100, Duration::from_secs(30))
+            .await
+            .expect("receive");
+        deliveries
+            .iter()
+            .map(|d| Envelope::parse(&d.body).expect("envelope"))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn the_poison_record_fails_alone_and_nine_leads_are_enriched() {
+        let event = batch();
+        assert_eq!(event.records.len(), 10);
+        let world = world(&event).await;
+        let response = world.function.handle(&event).await.expect("per record");
+        let failed: Vec<&str> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        assert_eq!(
+            failed,
+            [event.records[POISON_INDEX]
+                .message_id
+                .as_deref()
+                .expect("id")]
+        );
+
+        let sent = sent_to_score(&world.queue).await;
+        assert_eq!(sent.len(), 9);
+        for envelope in &sent {
+            let record = world
+                .store
+                .get_lead(&envelope.lead_id)
+                .await
+                .expect("get")
+                .expect("lead");
+            assert_eq!(record.lead.company.domain.as_deref(), Some("acme.com"));
+            assert_eq!(record.lead.company.industry.as_deref(), Some("software"));
+            assert!(record.provenance.contains_key("company.industry"));
+            assert!(record.lead.person.seniority.is_some());
+        }
+        // the response is what the Lambda service reads
+        let json = serde_json::to_value(&response).expect("serialise");
+        assert_eq!(json["batchItemFailures"][0]["itemIdentifier"], failed[0]);
+    }
+
+    #[tokio::test]
+    async fn an_erased_lead_is_acknowledged_not_retried() {
+        let event = batch();
+        let world = world(&SqsEvent::default()).await;
+        // no lead of the batch exists: all were erased after their work was queued
+        let response = world.function.handle(&event).await.expect("per record");
+        assert_eq!(
+            response.batch_item_failures.len(),
+            1,
+            "only the poison record"
+        );
+        assert!(sent_to_score(&world.queue).await.is_empty());
+    }
+
+    #[test]
+    fn loads_the_directory_named_by_the_environment() {
+        let dir = std::env::temp_dir().join(format!("leadq-enrich-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let good = dir.join("companies.csv");
+        std::fs::write(&good, "domain,industry,employees\nacme.com,software,450\n").expect("write");
+        let bad = dir.join("bad.csv");
+        std::fs::write(&bad, "name\nAcme\n").expect("write");
+        let lookup = |path: &std::path::Path| {
+            let path = path.display().to_string();
+            move |var: &str| (var == DIRECTORY_FILE_VAR).then(|| path.clone())
+        };
+
+        let directory = directory_from_lookup(lookup(&good)).expect("valid CSV");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let found = runtime
+            .block_on(directory.lookup("www.ACME.com"))
+            .expect("lookup");
+        assert_eq!(found.and_then(|c| c.employees), Some(450));
+
+        let err = directory_from_lookup(lookup(&bad)).expect_err("no domain column");
+        assert!(matches!(err, DirectoryLoadError::Parse { .. }), "{err}");
+        assert!(err.to_string().contains("COMPANY_DIRECTORY_FILE="), "{err}");
+        let err =
+            directory_from_lookup(lookup(&dir.join("missing.csv"))).expect_err("no such file");
+        assert!(matches!(err, DirectoryLoadError::Read { .. }), "{err}");
+        assert!(
+            directory_from_lookup(|_| None).is_ok(),
+            "unset: empty directory"
+        );
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
