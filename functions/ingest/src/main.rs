@@ -1,0 +1,29 @@
+//! The ingest Lambda's entry point: wires telemetry, configuration and clients, then runs.
+
+use anyhow::Context;
+use leadq_aws::{Config, DynamoStore, SqsQueue, Timeouts, load_sdk_config, telemetry};
+use leadq_ingest::{mapping_from_lookup, run};
+use leadq_pipeline::api::{ApiState, IngestAuth};
+use leadq_pipeline::{RetryPolicy, SystemClock};
+use std::sync::Arc;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    telemetry::init()?;
+    let config = Config::from_env()?;
+    let mapping = mapping_from_lookup(|var| std::env::var(var).ok())?;
+    let auth = IngestAuth::from_env()?;
+    let sdk = load_sdk_config(Timeouts::default()).await;
+    let state = ApiState {
+        store: Arc::new(DynamoStore::from_sdk_config(&sdk, config.store)),
+        queue: Arc::new(SqsQueue::from_sdk_config(&sdk, config.queues)),
+        clock: Arc::new(SystemClock),
+        auth,
+        mapping,
+        policy: RetryPolicy::default(),
+    };
+    run(state)
+        .await
+        .map_err(|error| anyhow::anyhow!(error))
+        .context("the Lambda runtime stopped")
+}
