@@ -4,65 +4,17 @@
 //! Each envelope runs [`enrich_stage_handler`] (offline providers, then the lead is sent
 //! on to scoring); work on an erased lead is done, not failed. `main.rs` only wires.
 //!
-//! | variable | meaning |
-//! |---|---|
-//! | `COMPANY_DIRECTORY_FILE` | optional: a company CSV (`leadq companies import` format) shipped with the function, loaded once at cold start |
-//! | the store's and queues' variables | see `leadq_aws::config` |
+//! The company directory is the one `leadq companies import` fills in the store's table;
+//! configuration is the store's and queues' variables (see `leadq_aws::config`).
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{LambdaEvent, service_fn};
 use leadq_aws::lambda::{SqsBatchError, handle_sqs_batch};
 use leadq_pipeline::stages::handlers::done_if_lead_gone;
-use leadq_pipeline::stages::{
-    CompanyDirectory, DirectoryError, MemoryDirectory, StageError, StagePorts,
-    enrich_stage_handler, parse_company_csv,
-};
+use leadq_pipeline::stages::{CompanyDirectory, StageError, StagePorts, enrich_stage_handler};
 use leadq_pipeline::{Clock, LeadStore, RetryPolicy, Stage, WorkQueue};
-use std::path::PathBuf;
 use std::sync::Arc;
 use tracing::info;
-
-/// The variable naming the company CSV to load at cold start.
-pub const DIRECTORY_FILE_VAR: &str = "COMPANY_DIRECTORY_FILE";
-
-/// Why the company directory could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum DirectoryLoadError {
-    /// The file could not be read.
-    #[error("{DIRECTORY_FILE_VAR}={path}: {error}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// What the file system said.
-        error: std::io::Error,
-    },
-    /// The file is not a valid company CSV.
-    #[error("{DIRECTORY_FILE_VAR}={path}: {error}")]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong with it.
-        error: DirectoryError,
-    },
-}
-
-/// The company directory named by [`DIRECTORY_FILE_VAR`] (read through `lookup`); empty
-/// when unset, so email analysis and the title parser still run.
-pub fn directory_from_lookup(
-    lookup: impl Fn(&str) -> Option<String>,
-) -> Result<MemoryDirectory, DirectoryLoadError> {
-    let Some(path) = lookup(DIRECTORY_FILE_VAR).filter(|p| !p.trim().is_empty()) else {
-        return Ok(MemoryDirectory::new());
-    };
-    let path = PathBuf::from(path.trim());
-    let text = std::fs::read_to_string(&path).map_err(|error| DirectoryLoadError::Read {
-        path: path.clone(),
-        error,
-    })?;
-    let companies =
-        parse_company_csv(&text).map_err(|error| DirectoryLoadError::Parse { path, error })?;
-    Ok(MemoryDirectory::with(companies))
-}
 
 /// The enrich function and the ports it runs over.
 #[derive(Clone)]
@@ -129,7 +81,7 @@ mod tests {
     use super::*;
     use chrono::{DateTime, TimeZone, Utc};
     use leadq_pipeline::memory::{MemoryQueue, MemoryStore};
-    use leadq_pipeline::stages::{CompanyFacts, DEFAULT_BATCH_CONCURRENCY};
+    use leadq_pipeline::stages::{CompanyFacts, DEFAULT_BATCH_CONCURRENCY, MemoryDirectory};
     use leadq_pipeline::{Envelope, FixedClock, LeadRecord};
     use leadq_scoring::{Lead, Person};
     use std::time::Duration;
@@ -262,40 +214,5 @@ mod tests {
             "only the poison record"
         );
         assert!(sent_to_score(&world.queue).await.is_empty());
-    }
-
-    #[test]
-    fn loads_the_directory_named_by_the_environment() {
-        let dir = std::env::temp_dir().join(format!("leadq-enrich-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let good = dir.join("companies.csv");
-        std::fs::write(&good, "domain,industry,employees\nacme.com,software,450\n").expect("write");
-        let bad = dir.join("bad.csv");
-        std::fs::write(&bad, "name\nAcme\n").expect("write");
-        let lookup = |path: &std::path::Path| {
-            let path = path.display().to_string();
-            move |var: &str| (var == DIRECTORY_FILE_VAR).then(|| path.clone())
-        };
-
-        let directory = directory_from_lookup(lookup(&good)).expect("valid CSV");
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("runtime");
-        let found = runtime
-            .block_on(directory.lookup("www.ACME.com"))
-            .expect("lookup");
-        assert_eq!(found.and_then(|c| c.employees), Some(450));
-
-        let err = directory_from_lookup(lookup(&bad)).expect_err("no domain column");
-        assert!(matches!(err, DirectoryLoadError::Parse { .. }), "{err}");
-        assert!(err.to_string().contains("COMPANY_DIRECTORY_FILE="), "{err}");
-        let err =
-            directory_from_lookup(lookup(&dir.join("missing.csv"))).expect_err("no such file");
-        assert!(matches!(err, DirectoryLoadError::Read { .. }), "{err}");
-        assert!(
-            directory_from_lookup(|_| None).is_ok(),
-            "unset: empty directory"
-        );
-        std::fs::remove_dir_all(&dir).ok();
     }
 }

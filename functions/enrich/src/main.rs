@@ -1,8 +1,9 @@
 //! The enrich Lambda's entry point: wires telemetry, configuration and clients, then runs.
 
 use anyhow::Context;
+use leadq_aws::directory::DynamoDirectory;
 use leadq_aws::{Config, DynamoStore, SqsQueue, Timeouts, load_sdk_config, telemetry};
-use leadq_enrich::{EnrichFunction, directory_from_lookup, run};
+use leadq_enrich::{EnrichFunction, run};
 use leadq_pipeline::stages::DEFAULT_BATCH_CONCURRENCY;
 use leadq_pipeline::{RetryPolicy, SystemClock};
 use std::sync::Arc;
@@ -11,10 +12,11 @@ use std::sync::Arc;
 async fn main() -> anyhow::Result<()> {
     telemetry::init()?;
     let config = Config::from_env()?;
-    let directory = directory_from_lookup(|var| std::env::var(var).ok())?;
     let sdk = load_sdk_config(Timeouts::default()).await;
+    let store = DynamoStore::from_sdk_config(&sdk, config.store);
+    let directory = DynamoDirectory::for_store(&store);
     let function = EnrichFunction {
-        store: Arc::new(DynamoStore::from_sdk_config(&sdk, config.store)),
+        store: Arc::new(store),
         queue: Arc::new(SqsQueue::from_sdk_config(&sdk, config.queues)),
         clock: Arc::new(SystemClock),
         directory: Arc::new(directory),
