@@ -3,4 +3,5 @@
 
 pub mod contract;
 pub mod emulator;
+pub mod event_source;
 pub mod shared_file;
