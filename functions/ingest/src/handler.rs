@@ -10,6 +10,7 @@
 //! | variable | meaning |
 //! |---|---|
 //! | `LEADQ_INGEST_SECRET` | the signing secret (at least 16 characters) |
+//! | `LEADQ_INGEST_SECRET_PARAM` | in AWS: the SSM SecureString parameter holding the secret, read once at cold start (`LEADQ_INGEST_SECRET`, when set, wins) |
 //! | `LEADQ_API_KEYS` | per-source API keys, `name:scopes:key,...` (see `IngestAuth::from_env`) |
 //! | `LEADQ_FIELD_MAPPING_FILE` | optional: a TOML field mapping shipped with the function |
 //! | the store's and queues' variables | see `leadq_aws::config` |
@@ -24,6 +25,61 @@ use tower::util::MapRequest;
 
 #[cfg(test)]
 mod fixtures;
+
+/// The variable naming the SSM parameter that holds the signing secret.
+pub const SECRET_PARAM_VAR: &str = "LEADQ_INGEST_SECRET_PARAM";
+
+/// Why the signing secret could not be read from SSM.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretError {
+    /// SSM refused or failed the read (no such parameter, no permission, unreachable).
+    #[error("{SECRET_PARAM_VAR}={name}: the SSM parameter could not be read: {message}")]
+    Ssm {
+        /// The parameter.
+        name: String,
+        /// What SSM said.
+        message: String,
+    },
+    /// The parameter exists but holds nothing.
+    #[error("{SECRET_PARAM_VAR}={name}: the SSM parameter is empty")]
+    Empty {
+        /// The parameter.
+        name: String,
+    },
+}
+
+/// The signing secret: `LEADQ_INGEST_SECRET` if set, else the value of the SSM parameter
+/// named by [`SECRET_PARAM_VAR`] (decrypted), else none (API keys only).
+///
+/// Variables are read through `lookup`; SSM is asked only when the parameter is the source.
+pub async fn resolve_ingest_secret(
+    lookup: impl Fn(&str) -> Option<String>,
+    ssm: &aws_sdk_ssm::Client,
+) -> Result<Option<String>, SecretError> {
+    let set = |var: &str| lookup(var).filter(|value| !value.trim().is_empty());
+    if let Some(secret) = set(leadq_pipeline::api::SECRET_ENV) {
+        return Ok(Some(secret));
+    }
+    let Some(name) = set(SECRET_PARAM_VAR).map(|name| name.trim().to_string()) else {
+        return Ok(None);
+    };
+    let output = ssm
+        .get_parameter()
+        .name(&name)
+        .with_decryption(true)
+        .send()
+        .await
+        .map_err(|error| SecretError::Ssm {
+            name: name.clone(),
+            // the service's own message (ParameterNotFound, AccessDenied), not the
+            // SDK's generic "service error"
+            message: aws_sdk_ssm::error::DisplayErrorContext(&error).to_string(),
+        })?;
+    match output.parameter.and_then(|parameter| parameter.value) {
+        Some(value) if !value.is_empty() => Ok(Some(value)),
+        _ => Err(SecretError::Empty { name }),
+    }
+}
 
 /// The variable naming the field mapping file.
 pub const FIELD_MAPPING_FILE_VAR: &str = "LEADQ_FIELD_MAPPING_FILE";
