@@ -35,7 +35,28 @@ impl Stage {
     }
 }
 
-/// A unit of work for a stage: versioned JSON `{v, kind, lead_id, trace_id, enqueued_at, attempt}`.
+/// Why work was sent when it was not new lead data or events; the receiving stage records it.
+///
+/// Absent from an envelope (the common case) it means new lead data or events, so
+/// envelopes written before the field existed still read the same (format version 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// The decay sweep found the lead due for rescore: its events aged, nothing new arrived.
+    Decay,
+}
+
+impl Cause {
+    /// The snake_case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Cause::Decay => "decay",
+        }
+    }
+}
+
+/// A unit of work for a stage: versioned JSON
+/// `{v, kind, lead_id, trace_id, enqueued_at, attempt, cause?}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Envelope {
@@ -51,6 +72,9 @@ pub struct Envelope {
     pub enqueued_at: DateTime<Utc>,
     /// 0 on the first send; +1 each time a stage re-enqueues the same work.
     pub attempt: u32,
+    /// Why the work was sent, if not new lead data or events (omitted from the JSON then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<Cause>,
 }
 
 /// Why a message body is not a usable envelope.
@@ -82,7 +106,14 @@ impl Envelope {
             trace_id: trace_id.into(),
             enqueued_at: now,
             attempt: 0,
+            cause: None,
         }
+    }
+
+    /// The same work, sent because of `cause`.
+    pub fn with_cause(mut self, cause: Cause) -> Envelope {
+        self.cause = Some(cause);
+        self
     }
 
     /// The JSON body.
@@ -102,5 +133,46 @@ impl Envelope {
             return Err(EnvelopeError::EmptyLeadId);
         }
         Ok(envelope)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0)
+            .single()
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn an_envelope_without_a_cause_reads_and_writes_as_before() {
+        let body = r#"{"v":1,"kind":"score","lead_id":"l-1","trace_id":"t-1","enqueued_at":"2026-11-23T12:00:00Z","attempt":0}"#;
+        let envelope = Envelope::parse(body).expect("a version 1 envelope");
+        assert_eq!(envelope, Envelope::new(Stage::Score, "l-1", "t-1", at()));
+        assert_eq!(envelope.cause, None);
+        assert_eq!(envelope.to_json(), body, "no cause key is written");
+    }
+
+    #[test]
+    fn a_cause_round_trips_in_version_1() {
+        let envelope = Envelope::new(Stage::Score, "l-1", "t-1", at()).with_cause(Cause::Decay);
+        let body = envelope.to_json();
+        assert!(body.contains(r#""cause":"decay""#), "{body}");
+        assert!(body.contains(r#""v":1"#), "{body}");
+        assert_eq!(Envelope::parse(&body), Ok(envelope));
+        assert_eq!(Cause::Decay.name(), "decay");
+    }
+
+    #[test]
+    fn an_unknown_cause_is_malformed() {
+        let body = r#"{"v":1,"kind":"score","lead_id":"l-1","trace_id":"t-1","enqueued_at":"2026-11-23T12:00:00Z","attempt":0,"cause":"boredom"}"#;
+        let err = Envelope::parse(body).expect_err("unknown cause");
+        assert!(
+            matches!(&err, EnvelopeError::Malformed(m) if m.contains("boredom")),
+            "{err}"
+        );
     }
 }

@@ -9,12 +9,29 @@ use super::StageError;
 use super::directory::CompanyDirectory;
 use super::enrich::{EnrichOutcome, enrich_lead};
 use super::score::{ModelCache, ScoreOutcome, score_lead};
-use crate::envelope::{Envelope, Stage};
+use crate::envelope::{Cause, Envelope, Stage};
 use crate::ports::{Clock, LeadStore, WorkQueue};
 use crate::retry::RetryPolicy;
 
 /// History cause recorded for a score triggered through the queue.
 pub const QUEUED_CAUSE: &str = "new lead data or events";
+
+/// How a history cause recorded for a decay rescore begins.
+pub const DECAY_CAUSE_PREFIX: &str = "time decay";
+
+/// The history cause of a score for `envelope`: its [`Cause`] in words, else [`QUEUED_CAUSE`].
+pub fn history_cause(envelope: &Envelope) -> String {
+    match envelope.cause {
+        None => QUEUED_CAUSE.to_string(),
+        Some(Cause::Decay) => format!(
+            "{DECAY_CAUSE_PREFIX}: no new events, the decayed score was due to cross a band edge \
+             (decay sweep of {})",
+            envelope
+                .enqueued_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ),
+    }
+}
 
 /// The ports every stage handler uses.
 #[derive(Clone, Copy)]
@@ -97,6 +114,9 @@ pub async fn enrich_stage_handler(
 
 /// Scores the envelope's lead, then sends it to routing if its verdict changed.
 ///
+/// The history entry of a changed verdict says why ([`history_cause`]: a decay sweep, or
+/// new lead data or events); the route envelope keeps the cause.
+///
 /// Also routes when the current verdict was recorded after this envelope was enqueued:
 /// a previous delivery of the same work changed it and may have failed before sending.
 /// The route stage is idempotent per verdict, so that repeat is harmless.
@@ -117,7 +137,7 @@ pub async fn score_stage_handler(
         ports.store,
         models,
         &envelope.lead_id,
-        QUEUED_CAUSE,
+        &history_cause(envelope),
         now,
         &ports.policy,
     )
@@ -127,7 +147,8 @@ pub async fn score_stage_handler(
             .verdict_since
             .is_some_and(|since| since >= envelope.enqueued_at);
     let follow_up = if route {
-        let next = Envelope::new(Stage::Route, &envelope.lead_id, &envelope.trace_id, now);
+        let mut next = Envelope::new(Stage::Route, &envelope.lead_id, &envelope.trace_id, now);
+        next.cause = envelope.cause;
         ports
             .queue
             .send(Stage::Route, std::slice::from_ref(&next))

@@ -5,9 +5,11 @@
 //!   fill unknown fields and record their provenance;
 //! - [`score_lead`]: the ScoreCard, its history and the next decay rescore time;
 //! - [`process_batch`]: one queue batch with per-record failure;
+//! - [`sweep_decay`]: leads whose decayed score is due to cross a band edge, back to scoring;
 //! - [`enrich_stage_handler`] / [`score_stage_handler`]: one envelope, then the follow-up.
 
 pub mod batch;
+pub mod decay;
 pub mod directory;
 pub mod enrich;
 pub mod handlers;
@@ -17,12 +19,14 @@ pub mod score;
 pub use batch::{
     BatchReport, DEFAULT_BATCH_CONCURRENCY, RecordFailure, process_batch, process_batch_bounded,
 };
+pub use decay::{SweepError, SweepReport, sweep_decay, sweep_decay_from};
 pub use directory::{
     CompanyDirectory, CompanyFacts, DirectoryError, MemoryDirectory, normalise_domain,
     parse_company_csv,
 };
 pub use enrich::{EnrichOutcome, enrich_lead};
 pub use handlers::{Handled, QUEUED_CAUSE, StagePorts, enrich_stage_handler, score_stage_handler};
+pub use handlers::{DECAY_CAUSE_PREFIX, history_cause};
 pub use ingest::{
     EventsAccepted, IngestError, LeadAccepted, LeadRequest, LeadView, OutcomeAccepted, erase_lead,
     ingest_events, ingest_lead, ingest_outcome, lead_view,
