@@ -4,6 +4,7 @@
 //! disagree. Adapters live in `leadq-aws` (DynamoDB, SQS) and `leadq-local` (SQLite);
 //! [`memory`] holds in-memory adapters for tests.
 
+pub mod alerts;
 pub mod api;
 pub mod embedded;
 pub mod enrich;
