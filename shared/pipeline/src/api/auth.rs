@@ -35,6 +35,10 @@ pub enum Access {
     Read,
     /// `DELETE /v1/leads/{id}`.
     Erase,
+    /// `GET /v1/alerts`: read the alert outbox.
+    ListAlerts,
+    /// `POST /v1/alerts/{id}/resend`: put a failed alert back in the outbox.
+    ResendAlert,
 }
 
 /// One thing an API key may do.
@@ -50,12 +54,15 @@ pub enum Scope {
     Read,
     /// Erase leads.
     Erase,
+    /// Read the alert outbox and re-send failed alerts.
+    Alerts,
     /// Everything.
     All,
 }
 
 impl Scope {
-    /// A scope by its name: a source name, `events`, `outcomes`, `read`, `erase` or `*`.
+    /// A scope by its name: a source name, `events`, `outcomes`, `read`, `erase`,
+    /// `alerts` or `*`.
     pub fn from_name(name: &str) -> Option<Scope> {
         match name.trim() {
             "*" => Some(Scope::All),
@@ -63,6 +70,7 @@ impl Scope {
             "outcomes" => Some(Scope::Outcomes),
             "read" => Some(Scope::Read),
             "erase" => Some(Scope::Erase),
+            "alerts" => Some(Scope::Alerts),
             other => Source::from_name(other).map(Scope::Source),
         }
     }
@@ -75,7 +83,10 @@ impl Scope {
             (Scope::Events, Access::Events)
             | (Scope::Outcomes, Access::Outcomes)
             | (Scope::Read, Access::Read)
-            | (Scope::Erase, Access::Erase) => true,
+            | (Scope::Erase, Access::Erase)
+            | (Scope::Alerts, Access::ListAlerts | Access::ResendAlert) => true,
+            // alerts say what the leads say: whoever may read leads may list them
+            (Scope::Read, Access::ListAlerts) => true,
             _ => false,
         }
     }
@@ -250,7 +261,8 @@ impl IngestAuth {
     /// `LEADQ_API_KEYS` is a comma-separated list of `name:scopes:key`, where `scopes`
     /// is `+`-separated: a source (`generic`, `hubspot`, `typeform`) lets the key submit
     /// leads from that source only; `events`, `outcomes`, `read` and `erase` allow those
-    /// endpoints; `*` allows everything. The key is the rest of the entry (it may hold
+    /// endpoints; `alerts` lists and re-sends alerts (`read` may list them too); `*`
+    /// allows everything. The key is the rest of the entry (it may hold
     /// `:` but not `,`) and has at least 16 characters. For example:
     /// `hubspot-webhook:hubspot:hs_4f9...,tracker:events:tr_a81...,crm:outcomes+read:crm_77e...`.
     /// Unset or empty variables mean no secret / no keys.
@@ -340,7 +352,7 @@ pub fn parse_api_keys(text: &str) -> Result<Vec<ApiKey>, AuthConfigError> {
                     return Err(AuthConfigError::Key {
                         index,
                         reason: format!(
-                            "unknown scope `{}`; one of: generic, hubspot, typeform, events, outcomes, read, erase, *",
+                            "unknown scope `{}`; one of: generic, hubspot, typeform, events, outcomes, read, erase, alerts, *",
                             scope.trim().chars().take(32).collect::<String>()
                         ),
                     });
@@ -424,6 +436,8 @@ mod tests {
             Access::Outcomes,
             Access::Read,
             Access::Erase,
+            Access::ListAlerts,
+            Access::ResendAlert,
         ] {
             assert_eq!(auth.check_key(KEY, access), Err(AuthError::OutOfScope));
         }
@@ -457,5 +471,26 @@ mod tests {
         .expect("valid");
         let shown = format!("{auth:?}");
         assert!(!shown.contains("whsec") && !shown.contains(KEY), "{shown}");
+    }
+
+    #[test]
+    fn alerts_scope_lists_and_resends_and_read_only_lists() {
+        let auth = IngestAuth::from_config(
+            None,
+            &format!("ops:alerts:ops_0123456789abcdef,reader:read:{KEY}"),
+        )
+        .expect("valid");
+        let ops = "ops_0123456789abcdef";
+        assert!(auth.check_key(ops, Access::ListAlerts).is_ok());
+        assert!(auth.check_key(ops, Access::ResendAlert).is_ok());
+        assert_eq!(
+            auth.check_key(ops, Access::Read),
+            Err(AuthError::OutOfScope)
+        );
+        assert!(auth.check_key(KEY, Access::ListAlerts).is_ok());
+        assert_eq!(
+            auth.check_key(KEY, Access::ResendAlert),
+            Err(AuthError::OutOfScope)
+        );
     }
 }

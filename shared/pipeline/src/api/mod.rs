@@ -12,12 +12,17 @@
 //! | `POST /v1/outcomes` | 200 `{lead_id, status}` |
 //! | `GET /v1/leads/{id}` | 200 with the lead, its ScoreCard and history |
 //! | `DELETE /v1/leads/{id}` | 204 |
+//! | `GET /v1/alerts?state=pending\|sent\|failed[&limit=N]` | 200 `{state, alerts}`, oldest first |
+//! | `POST /v1/alerts/{id}/resend` | 200 with the alert, pending again; 409 unless it was failed |
 //!
 //! Every request is logged in one span carrying its request id (from `x-request-id` or
 //! `lambda-runtime-aws-request-id`, else generated) and, once known, its lead id; the
 //! request id is echoed in the `x-request-id` response header. Emails are never logged.
 
+mod alerts;
 mod auth;
+
+pub use alerts::{AlertView, DEFAULT_ALERT_LIMIT, MAX_ALERT_LIMIT};
 
 pub use auth::{
     API_KEY_HEADER, API_KEYS_ENV, Access, ApiKey, AuthConfigError, AuthError, Caller, IngestAuth,
@@ -100,6 +105,8 @@ pub fn router(state: ApiState) -> Router {
         )
         .route("/v1/events", post(post_events))
         .route("/v1/outcomes", post(post_outcome))
+        .route("/v1/alerts", axum::routing::get(alerts::get_alerts))
+        .route("/v1/alerts/{id}/resend", post(alerts::post_resend))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(trace_request))
@@ -399,7 +406,7 @@ async fn not_found() -> Response {
         problem_type: "urn:leadq:problem:not-found".into(),
         title: "Not found".into(),
         status: 404,
-        detail: "no such route; see /v1/leads, /v1/events, /v1/outcomes".into(),
+        detail: "no such route; see /v1/leads, /v1/events, /v1/outcomes, /v1/alerts".into(),
         errors: vec![Violation::new("path", "route", "no such route")],
     })
 }
