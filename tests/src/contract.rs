@@ -1,7 +1,8 @@
 //! The adapter contract suite, written once and run against every adapter: memory and
 //! SQLite (`tests/tests/memory.rs`, `tests/tests/sqlite.rs`) and DynamoDB/SQS on the
 //! emulator. The company-directory checks ([`DirectoryHarness`], [`directory_contract_tests!`])
-//! run the same way from `tests/tests/directory_*.rs`.
+//! run the same way from `tests/tests/directory_*.rs`, and the rep-ledger checks
+//! ([`LedgerHarness`], [`ledger_contract_tests!`]) from the adapters' own test files.
 //!
 //! An adapter's test file implements [`Harness`] and expands [`contract_tests!`], which
 //! makes one test per `check_*` function below. Waits are short (visibility timeouts of
@@ -13,8 +14,8 @@ use leadq_pipeline::envelope::MAX_MESSAGE_BYTES;
 use leadq_pipeline::stages::{CompanyDirectory, CompanyFacts};
 use leadq_pipeline::{
     Alert, AlertState, Claim, Created, Delivery, Envelope, EventAggregates, HistoryEntry,
-    LeadRecord, LeadStore, ModelVersion, NewEvent, Provenance, QueueError, RetryPolicy, Stage,
-    StoreError, Tombstone, WorkQueue, email_hash, record_events,
+    LeadRecord, LeadStore, ModelVersion, NewEvent, Provenance, QueueError, RepCaps, RepLedger,
+    RepLoad, RetryPolicy, Stage, StoreError, Take, Tombstone, WorkQueue, email_hash, record_events,
 };
 use leadq_scoring::{Band, Event, EventKind, Lead, NextAction, Outcome, OutcomeStatus, Person};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -88,6 +89,27 @@ macro_rules! directory_contract_tests {
             directory_upsert_replaces_and_normalises => check_directory_upsert_replaces_and_normalises,
             directory_unknown_fields_stay_unknown => check_directory_unknown_fields_stay_unknown,
             directory_imports_beyond_one_batch => check_directory_imports_beyond_one_batch,
+        );
+    };
+}
+
+/// What an adapter's test file provides to run the rep-ledger contract checks.
+#[async_trait::async_trait]
+pub trait LedgerHarness: Send + Sync + 'static {
+    /// A fresh, isolated ledger (its own table/file), empty.
+    async fn ledger(&self) -> Arc<dyn RepLedger>;
+}
+
+/// Expands to one test per rep-ledger contract check, as [`contract_tests!`] does.
+#[macro_export]
+macro_rules! ledger_contract_tests {
+    ($harness:expr) => {
+        $crate::contract_tests!(@tests $harness;
+            ledger_take_is_idempotent_per_lead => check_ledger_take_is_idempotent_per_lead,
+            ledger_caps_refuse_without_writing => check_ledger_caps_refuse_without_writing,
+            ledger_release_frees_the_open_slot_only => check_ledger_release_frees_the_open_slot_only,
+            ledger_concurrent_takes_never_overfill => check_ledger_concurrent_takes_never_overfill,
+            ledger_concurrent_takes_of_one_lead_take_once => check_ledger_concurrent_takes_of_one_lead_take_once,
         );
     };
 }
@@ -1627,4 +1649,216 @@ pub async fn check_directory_imports_beyond_one_batch(h: &dyn DirectoryHarness) 
         );
     }
     assert_eq!(directory.upsert(&[]).await.expect("empty upsert"), 0);
+}
+
+// ---------------------------------------------------------------------------------------
+// Rep ledger
+
+fn day(n: u32) -> chrono::NaiveDate {
+    chrono::NaiveDate::from_ymd_opt(2025, 1, n).expect("a January day")
+}
+
+const ROOMY: RepCaps = RepCaps {
+    max_open_leads: 100,
+    max_new_per_day: 100,
+};
+
+fn load(open: u32, new_today: u32) -> RepLoad {
+    RepLoad { open, new_today }
+}
+
+async fn take(
+    ledger: &dyn RepLedger,
+    rep: &str,
+    lead: &str,
+    on: chrono::NaiveDate,
+    caps: RepCaps,
+) -> Take {
+    ledger
+        .take(rep, lead, on, caps, at(0))
+        .await
+        .unwrap_or_else(|e| panic!("take {rep} for {lead}: {e}"))
+}
+
+/// Taking a slot for a lead twice changes nothing; a lead holds one rep's slot at most.
+pub async fn check_ledger_take_is_idempotent_per_lead(h: &dyn LedgerHarness) {
+    let ledger = h.ledger().await;
+    let ledger = ledger.as_ref();
+    assert_eq!(ledger.holder("lead-1").await, Ok(None));
+    assert_eq!(ledger.load("ada", day(1)).await, Ok(load(0, 0)));
+    assert_eq!(
+        take(ledger, "ada", "lead-1", day(1), ROOMY).await,
+        Take::Taken(load(1, 1))
+    );
+    assert_eq!(
+        take(ledger, "ada", "lead-1", day(1), ROOMY).await,
+        Take::AlreadyHeld(load(1, 1)),
+        "a repeat is a no-op"
+    );
+    assert_eq!(
+        take(ledger, "grace", "lead-1", day(1), ROOMY).await,
+        Take::HeldByOther("ada".into()),
+        "one slot per lead"
+    );
+    assert_eq!(ledger.load("grace", day(1)).await, Ok(load(0, 0)));
+    assert_eq!(ledger.holder("lead-1").await, Ok(Some("ada".into())));
+    assert_eq!(
+        take(ledger, "ada", "lead-2", day(1), ROOMY).await,
+        Take::Taken(load(2, 2))
+    );
+    // a new day counts new leads from zero; open leads carry over
+    assert_eq!(
+        take(ledger, "ada", "lead-3", day(2), ROOMY).await,
+        Take::Taken(load(3, 1))
+    );
+    assert_eq!(ledger.load("ada", day(1)).await, Ok(load(3, 2)));
+}
+
+/// A rep at either cap refuses with its load and nothing is written.
+pub async fn check_ledger_caps_refuse_without_writing(h: &dyn LedgerHarness) {
+    let ledger = h.ledger().await;
+    let ledger = ledger.as_ref();
+    let open_cap = RepCaps {
+        max_open_leads: 2,
+        max_new_per_day: 100,
+    };
+    assert!(matches!(
+        take(ledger, "ada", "a1", day(1), open_cap).await,
+        Take::Taken(_)
+    ));
+    assert!(matches!(
+        take(ledger, "ada", "a2", day(2), open_cap).await,
+        Take::Taken(_)
+    ));
+    assert_eq!(
+        take(ledger, "ada", "a3", day(3), open_cap).await,
+        Take::Full(load(2, 0))
+    );
+    assert_eq!(
+        ledger.holder("a3").await,
+        Ok(None),
+        "a refusal holds nothing"
+    );
+
+    let daily_cap = RepCaps {
+        max_open_leads: 100,
+        max_new_per_day: 1,
+    };
+    assert!(matches!(
+        take(ledger, "grace", "g1", day(1), daily_cap).await,
+        Take::Taken(_)
+    ));
+    assert_eq!(
+        take(ledger, "grace", "g2", day(1), daily_cap).await,
+        Take::Full(load(1, 1))
+    );
+    assert_eq!(ledger.load("grace", day(1)).await, Ok(load(1, 1)));
+    assert_eq!(
+        take(ledger, "grace", "g2", day(2), daily_cap).await,
+        Take::Taken(load(2, 1)),
+        "the next day has room"
+    );
+
+    // a cap of zero (a rep on leave) refuses from the start
+    let closed = RepCaps {
+        max_open_leads: 0,
+        max_new_per_day: 10,
+    };
+    assert_eq!(
+        take(ledger, "linus", "l1", day(1), closed).await,
+        Take::Full(load(0, 0))
+    );
+    assert_eq!(ledger.load("linus", day(1)).await, Ok(load(0, 0)));
+}
+
+/// Releasing frees the rep's open slot (not the day's count), once.
+pub async fn check_ledger_release_frees_the_open_slot_only(h: &dyn LedgerHarness) {
+    let ledger = h.ledger().await;
+    let ledger = ledger.as_ref();
+    let caps = RepCaps {
+        max_open_leads: 1,
+        max_new_per_day: 5,
+    };
+    assert_eq!(ledger.release("nobody").await, Ok(None));
+    assert!(matches!(
+        take(ledger, "ada", "lead-1", day(1), caps).await,
+        Take::Taken(_)
+    ));
+    assert_eq!(
+        take(ledger, "ada", "lead-2", day(1), caps).await,
+        Take::Full(load(1, 1))
+    );
+    assert_eq!(ledger.release("lead-1").await, Ok(Some("ada".into())));
+    assert_eq!(ledger.release("lead-1").await, Ok(None), "released once");
+    assert_eq!(ledger.holder("lead-1").await, Ok(None));
+    assert_eq!(ledger.load("ada", day(1)).await, Ok(load(0, 1)));
+    assert_eq!(
+        take(ledger, "ada", "lead-2", day(1), caps).await,
+        Take::Taken(load(1, 2))
+    );
+    // the released lead may be given to another rep
+    assert_eq!(
+        take(ledger, "grace", "lead-1", day(1), caps).await,
+        Take::Taken(load(1, 1))
+    );
+}
+
+/// 50 concurrent takes against a cap of 10: exactly 10 are taken, 40 refused.
+pub async fn check_ledger_concurrent_takes_never_overfill(h: &dyn LedgerHarness) {
+    let ledger = h.ledger().await;
+    let caps = RepCaps {
+        max_open_leads: 10,
+        max_new_per_day: 100,
+    };
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let ledger = Arc::clone(&ledger);
+            tokio::spawn(async move {
+                ledger
+                    .take("ada", &format!("lead-{i}"), day(1), caps, at(0))
+                    .await
+            })
+        })
+        .collect();
+    let mut taken = Vec::new();
+    let mut full = 0;
+    for (i, task) in tasks.into_iter().enumerate() {
+        match task.await.expect("task") {
+            Ok(Take::Taken(l)) => {
+                assert!(l.open <= 10 && l.new_today <= 10, "{l:?}");
+                taken.push(format!("lead-{i}"));
+            }
+            Ok(Take::Full(l)) => {
+                assert!(l.open <= 10, "{l:?}");
+                full += 1;
+            }
+            other => panic!("lead-{i}: {other:?}"),
+        }
+    }
+    assert_eq!((taken.len(), full), (10, 40));
+    assert_eq!(ledger.load("ada", day(1)).await, Ok(load(10, 10)));
+    for lead in &taken {
+        assert_eq!(ledger.holder(lead).await, Ok(Some("ada".into())), "{lead}");
+    }
+}
+
+/// Concurrent takes of one lead (a redelivered message racing itself) take one slot.
+pub async fn check_ledger_concurrent_takes_of_one_lead_take_once(h: &dyn LedgerHarness) {
+    let ledger = h.ledger().await;
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let ledger = Arc::clone(&ledger);
+            tokio::spawn(async move { ledger.take("ada", "lead-1", day(1), ROOMY, at(0)).await })
+        })
+        .collect();
+    let mut taken = 0;
+    for task in tasks {
+        match task.await.expect("task") {
+            Ok(Take::Taken(_)) => taken += 1,
+            Ok(Take::AlreadyHeld(_)) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(taken, 1);
+    assert_eq!(ledger.load("ada", day(1)).await, Ok(load(1, 1)));
 }

@@ -1009,3 +1009,69 @@ async fn cost_of_a_new_lead() {
         Some(record)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_capacity_take_is_one_transaction_of_three_items() {
+    use leadq_aws::DynamoLedger;
+    use leadq_aws::ledger::{HOLD_SK, REP_SK, day_sk, holding_pk, rep_pk};
+    use leadq_pipeline::{RepCaps, RepLedger, RepLoad, Take};
+    let moto = Moto::shared();
+    let store = store(&moto).await;
+    let ledger = DynamoLedger::for_store(&store);
+    let day = chrono::NaiveDate::from_ymd_opt(2025, 1, 1).expect("a day");
+    let caps = RepCaps {
+        max_open_leads: 5,
+        max_new_per_day: 5,
+    };
+    moto.calls().reset();
+    let taken = ledger.take("ada", "lead-1", day, caps, at(0)).await;
+    assert_eq!(
+        taken,
+        Ok(Take::Taken(RepLoad {
+            open: 1,
+            new_today: 1
+        }))
+    );
+    let calls = moto.calls().snapshot();
+    assert_eq!(count(&calls, "TransactWriteItems"), 1, "{calls:?}");
+
+    let text = |item: &Item, name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+    let number = |item: &Item, name: &str| item.get(name).and_then(|v| v.as_n().ok()).cloned();
+    let holding = raw_item(&store, &holding_pk("lead-1"), HOLD_SK)
+        .await
+        .expect("the holding");
+    assert_eq!(text(&holding, "type").as_deref(), Some("rep_holding"));
+    assert_eq!(text(&holding, "rep").as_deref(), Some("ada"));
+    assert_eq!(text(&holding, "day").as_deref(), Some("2025-01-01"));
+    let rep = raw_item(&store, &rep_pk("ada"), REP_SK)
+        .await
+        .expect("the rep's load");
+    assert_eq!(text(&rep, "type").as_deref(), Some("rep_load"));
+    assert_eq!(number(&rep, "open").as_deref(), Some("1"));
+    let given = raw_item(&store, &rep_pk("ada"), &day_sk(day))
+        .await
+        .expect("the day's count");
+    assert_eq!(text(&given, "type").as_deref(), Some("rep_day"));
+    assert_eq!(number(&given, "given").as_deref(), Some("1"));
+    // kept 35 days from the day's start (2025-02-05T00:00:00Z), then expired by TTL
+    assert_eq!(number(&given, TTL).as_deref(), Some("1738713600"));
+
+    // a repeat writes nothing: the transaction is refused by the holding's condition
+    assert_eq!(
+        ledger.take("ada", "lead-1", day, caps, at(0)).await,
+        Ok(Take::AlreadyHeld(RepLoad {
+            open: 1,
+            new_today: 1
+        }))
+    );
+    assert_eq!(ledger.release("lead-1").await, Ok(Some("ada".into())));
+    assert!(
+        raw_item(&store, &holding_pk("lead-1"), HOLD_SK)
+            .await
+            .is_none()
+    );
+    let rep = raw_item(&store, &rep_pk("ada"), REP_SK)
+        .await
+        .expect("the rep's load");
+    assert_eq!(number(&rep, "open").as_deref(), Some("0"));
+}

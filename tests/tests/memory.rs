@@ -26,3 +26,18 @@ impl Harness for Memory {
 }
 
 leadq_tests::contract_tests!(Memory);
+
+/// A fresh in-memory ledger per call.
+struct MemoryLedgers;
+
+#[async_trait::async_trait]
+impl leadq_tests::contract::LedgerHarness for MemoryLedgers {
+    async fn ledger(&self) -> Arc<dyn leadq_pipeline::RepLedger> {
+        Arc::new(leadq_pipeline::memory::MemoryLedger::new())
+    }
+}
+
+mod ledger {
+    use super::MemoryLedgers;
+    leadq_tests::ledger_contract_tests!(MemoryLedgers);
+}

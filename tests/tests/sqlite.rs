@@ -376,3 +376,59 @@ async fn store_and_queue_share_one_file() {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].body, "hello");
 }
+
+/// A fresh file per ledger, the ledger sharing the store's connection.
+struct SqliteLedgers(Sqlite);
+
+#[async_trait::async_trait]
+impl leadq_tests::contract::LedgerHarness for SqliteLedgers {
+    async fn ledger(&self) -> Arc<dyn leadq_pipeline::RepLedger> {
+        let store = SqliteStore::open(self.0.next_path(), &options())
+            .await
+            .expect("open store");
+        Arc::new(store.ledger())
+    }
+}
+
+mod ledger {
+    use super::{Sqlite, SqliteLedgers};
+    leadq_tests::ledger_contract_tests!(SqliteLedgers(Sqlite::new()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ledger_takes_through_two_connections_never_overfill() {
+    use leadq_local::SqliteLedger;
+    use leadq_pipeline::{RepCaps, RepLedger, Take};
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("ledger.db");
+    let ledgers = [
+        Arc::new(SqliteLedger::open(&path, &options()).await.expect("open")),
+        Arc::new(SqliteLedger::open(&path, &options()).await.expect("open")),
+    ];
+    let day = chrono::NaiveDate::from_ymd_opt(2025, 1, 1).expect("a day");
+    let caps = RepCaps {
+        max_open_leads: 10,
+        max_new_per_day: 100,
+    };
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let ledger = Arc::clone(&ledgers[i % 2]);
+            tokio::spawn(async move {
+                ledger
+                    .take("ada", &format!("lead-{i}"), day, caps, at(0))
+                    .await
+            })
+        })
+        .collect();
+    let mut taken = 0;
+    for task in tasks {
+        match task.await.expect("task").expect("take") {
+            Take::Taken(_) => taken += 1,
+            Take::Full(_) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(taken, 10);
+    let load = ledgers[1].load("ada", day).await.expect("load");
+    assert_eq!((load.open, load.new_today), (10, 10));
+}

@@ -24,6 +24,7 @@ pub mod directory;
 pub mod dynamo;
 pub mod error;
 pub mod lambda;
+pub mod ledger;
 pub mod sqs;
 pub mod table;
 pub mod telemetry;
@@ -33,4 +34,5 @@ pub use config::{
     Config, ConfigError, QueueConfig, QueueUrls, StoreConfig, Timeouts, load_sdk_config,
 };
 pub use dynamo::DynamoStore;
+pub use ledger::DynamoLedger;
 pub use sqs::SqsQueue;

@@ -15,6 +15,7 @@
 //! | active-model pointer | `MODEL` | `ACTIVE` | |
 //! | tombstone | `TOMB#<email hash>` | `TOMBSTONE` | |
 //! | company (directory) | `COMPANY#<domain>` | `COMPANY` | |
+//! | rep holding, rep load, rep day ([`crate::ledger`]) | `HOLD#<lead id>` / `REP#<rep>` | `HOLD` / `REP` / `DAY#<date>` | |
 //!
 //! `gsi1` (projection ALL) lists alerts by state; `gsi2` (projection KEYS_ONLY) lists leads
 //! due for rescore, spread over [`RESCORE_SHARDS`] partitions. `ttl` (epoch seconds) expires

@@ -64,6 +64,19 @@ CREATE TABLE IF NOT EXISTS companies (
     domain TEXT PRIMARY KEY,
     facts  TEXT NOT NULL
 ) STRICT, WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rep_holdings (
+    lead_id  TEXT PRIMARY KEY,
+    rep      TEXT NOT NULL,
+    day      TEXT NOT NULL,
+    taken_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS rep_holdings_by_rep ON rep_holdings (rep);
+CREATE TABLE IF NOT EXISTS rep_days (
+    rep   TEXT NOT NULL,
+    day   TEXT NOT NULL,
+    given INTEGER NOT NULL,
+    PRIMARY KEY (rep, day)
+) STRICT, WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS settings (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL

@@ -1,6 +1,7 @@
 //! leadq's embedded adapters: [`SqliteStore`] (a [`LeadStore`]), [`SqliteQueue`] (a
-//! durable [`WorkQueue`]) and [`SqliteDirectory`] (the company directory), all in one
-//! SQLite file, so leadq runs on a laptop with no cloud.
+//! durable [`WorkQueue`]), [`SqliteDirectory`] (the company directory) and
+//! [`SqliteLedger`] (reps' capacity, a [`RepLedger`]), all in one SQLite file, so leadq
+//! runs on a laptop with no cloud.
 //!
 //! # The file
 //! Opened in WAL mode with a busy timeout; the schema below is created on open (inside a
@@ -19,6 +20,8 @@
 //! | `model_versions` | `version` | `created_at`, `model` (a `ModelVersion` as JSON) |
 //! | `tombstones` | `email_hash` | `lead_id`, `erased_at`, `tombstone` (JSON): what erasing a lead keeps, the hex SHA-256 of its email key |
 //! | `companies` | `domain` (normalised) | `facts` (a `CompanyFacts` as JSON): the company directory, [`SqliteDirectory`] |
+//! | `rep_holdings` | `lead_id` | `rep` (indexed), `day` (`YYYY-MM-DD`), `taken_at` (ms): the rep slot a lead holds; a rep's open count is its number of rows, [`SqliteLedger`] |
+//! | `rep_days` | `(rep, day)` | `given`: leads given to the rep that day (the new-per-day cap) |
 //! | `settings` | `key` | `value`; `active_model` names the active model version |
 //! | `queue_messages` | `seq` (send order) | `message_id` (UNIQUE), `stage`, `body`, `receive_count`, `visible_at` (ms), `receipt` (UNIQUE, the latest receive's handle), `sent_at` |
 //! | `queue_dead_letters` | `seq` | `message_id`, `stage`, `body`, `receive_count`, `sent_at`, `dead_at` |
@@ -38,13 +41,15 @@
 
 mod db;
 mod directory;
+mod ledger;
 mod queue;
 mod store;
 
 pub use db::SqliteOptions;
 pub use directory::SqliteDirectory;
+pub use ledger::SqliteLedger;
 pub use queue::SqliteQueue;
 pub use store::SqliteStore;
 
 #[doc(no_inline)]
-pub use leadq_pipeline::{LeadStore, WorkQueue};
+pub use leadq_pipeline::{LeadStore, RepLedger, WorkQueue};

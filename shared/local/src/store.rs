@@ -2,6 +2,7 @@
 
 use crate::db::{Db, Fail, SqliteOptions, decode, encode};
 use crate::directory::SqliteDirectory;
+use crate::ledger::SqliteLedger;
 use crate::queue::SqliteQueue;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -57,6 +58,11 @@ impl SqliteStore {
     /// The company directory in the same file, sharing this store's connection.
     pub fn directory(&self) -> SqliteDirectory {
         SqliteDirectory::from_db(self.db.clone())
+    }
+
+    /// Reps' capacity in the same file, sharing this store's connection.
+    pub fn ledger(&self) -> SqliteLedger {
+        SqliteLedger::from_db(self.db.clone())
     }
 
     /// The file.

@@ -13,6 +13,7 @@ pub mod intake;
 pub mod memory;
 pub mod ports;
 pub mod retry;
+pub mod routing;
 pub mod signature;
 pub mod stages;
 pub mod writes;

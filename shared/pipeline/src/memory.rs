@@ -8,7 +8,7 @@ use crate::embedded::{claim_blocked_by, encode_rescore_cursor, rescore_page_star
 use crate::envelope::{Envelope, MAX_MESSAGE_BYTES, Stage};
 use crate::ports::*;
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use leadq_scoring::Outcome;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
@@ -785,5 +785,87 @@ impl WorkQueue for MemoryQueue {
                     .collect()
             })
             .unwrap_or_default())
+    }
+}
+
+#[derive(Default)]
+struct LedgerState {
+    /// The rep whose slot each lead holds.
+    holdings: HashMap<String, String>,
+    /// Leads held, by rep.
+    open: HashMap<String, u32>,
+    /// Leads given, by rep and day.
+    given: HashMap<(String, NaiveDate), u32>,
+}
+
+impl LedgerState {
+    fn load(&self, rep: &str, day: NaiveDate) -> RepLoad {
+        RepLoad {
+            open: self.open.get(rep).copied().unwrap_or(0),
+            new_today: self
+                .given
+                .get(&(rep.to_string(), day))
+                .copied()
+                .unwrap_or(0),
+        }
+    }
+}
+
+/// A [`RepLedger`] in memory; each call under one lock, so a take is atomic.
+#[derive(Default)]
+pub struct MemoryLedger {
+    state: Mutex<LedgerState>,
+}
+
+impl MemoryLedger {
+    /// An empty ledger: every rep has a load of zero.
+    pub fn new() -> MemoryLedger {
+        MemoryLedger::default()
+    }
+}
+
+#[async_trait]
+impl RepLedger for MemoryLedger {
+    async fn take(
+        &self,
+        rep: &str,
+        lead_id: &str,
+        day: NaiveDate,
+        caps: RepCaps,
+        _now: DateTime<Utc>,
+    ) -> Result<Take, StoreError> {
+        let mut state = lock(&self.state);
+        let load = state.load(rep, day);
+        match state.holdings.get(lead_id) {
+            Some(holder) if holder == rep => return Ok(Take::AlreadyHeld(load)),
+            Some(holder) => return Ok(Take::HeldByOther(holder.clone())),
+            None => {}
+        }
+        if load.open >= caps.max_open_leads || load.new_today >= caps.max_new_per_day {
+            return Ok(Take::Full(load));
+        }
+        state.holdings.insert(lead_id.to_string(), rep.to_string());
+        *state.open.entry(rep.to_string()).or_insert(0) += 1;
+        *state.given.entry((rep.to_string(), day)).or_insert(0) += 1;
+        Ok(Take::Taken(state.load(rep, day)))
+    }
+
+    async fn release(&self, lead_id: &str) -> Result<Option<String>, StoreError> {
+        let mut state = lock(&self.state);
+        let Some(rep) = state.holdings.remove(lead_id) else {
+            return Ok(None);
+        };
+        if let Some(open) = state.open.get_mut(&rep) {
+            *open = open.saturating_sub(1);
+        }
+        Ok(Some(rep))
+    }
+
+    async fn holder(&self, lead_id: &str) -> Result<Option<String>, StoreError> {
+        Ok(lock(&self.state).holdings.get(lead_id).cloned())
+    }
+
+    async fn load(&self, rep: &str, day: NaiveDate) -> Result<RepLoad, StoreError> {
+        Ok(lock(&self.state).load(rep, day))
     }
 }

@@ -6,8 +6,9 @@
 //! twice and concurrent writers never lose an update.
 
 use crate::envelope::{Envelope, Stage};
+use crate::routing::Assignment;
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use leadq_scoring::{Band, Event, EventKind, Lead, NextAction, Outcome, ScoreCard};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
@@ -117,6 +118,9 @@ pub struct LeadRecord {
     pub card: Option<ScoreCard>,
     /// When the decayed score may next cross a band edge (the decay sweep's index).
     pub rescore_at: Option<DateTime<Utc>>,
+    /// Who works the lead and why, once routed (records stored before routing have none).
+    #[serde(default)]
+    pub assignment: Option<Assignment>,
     /// When the record was created.
     pub created_at: DateTime<Utc>,
     /// When the record was last written.
@@ -134,6 +138,7 @@ impl LeadRecord {
             provenance: BTreeMap::new(),
             card: None,
             rescore_at: None,
+            assignment: None,
             created_at: now,
             updated_at: now,
         }
@@ -397,6 +402,63 @@ pub trait LeadStore: Send + Sync {
     async fn set_active_model(&self, version: &str) -> Result<(), StoreError>;
     /// The active model version, if one was set.
     async fn active_model(&self) -> Result<Option<ModelVersion>, StoreError>;
+}
+
+/// How much of a rep's capacity is in use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepLoad {
+    /// Leads the rep holds now (counted against `max_open_leads`).
+    pub open: u32,
+    /// Leads given to the rep on the day asked about (counted against `max_new_per_day`).
+    pub new_today: u32,
+}
+
+/// The caps a take is checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RepCaps {
+    /// Most leads the rep may hold at once.
+    pub max_open_leads: u32,
+    /// Most leads the rep may be given in one day.
+    pub max_new_per_day: u32,
+}
+
+/// What [`RepLedger::take`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Take {
+    /// The slot was taken for the lead; the rep's load right after.
+    Taken(RepLoad),
+    /// The lead already held a slot of this rep (a repeat): nothing changed.
+    AlreadyHeld(RepLoad),
+    /// The lead holds a slot of another rep: nothing changed (release it first).
+    HeldByOther(String),
+    /// A cap is reached: nothing changed; the load as found.
+    Full(RepLoad),
+}
+
+/// Reps' capacity: which rep holds which lead, and how many leads each was given per day.
+///
+/// A lead holds at most one rep's slot. Taking one is a single conditional write of the
+/// holding and both counters, so concurrent takes never push a rep past a cap and taking
+/// twice for the same lead changes nothing.
+#[async_trait]
+pub trait RepLedger: Send + Sync {
+    /// Gives `lead_id` a slot of `rep` on `day` (the rep's local day) if both caps allow.
+    async fn take(
+        &self,
+        rep: &str,
+        lead_id: &str,
+        day: NaiveDate,
+        caps: RepCaps,
+        now: DateTime<Utc>,
+    ) -> Result<Take, StoreError>;
+    /// Frees the slot the lead holds (its rep's open count drops by one; the day's count
+    /// stays, as the lead was given that day). Returns the rep released, `None` if the lead
+    /// held none.
+    async fn release(&self, lead_id: &str) -> Result<Option<String>, StoreError>;
+    /// The rep whose slot the lead holds.
+    async fn holder(&self, lead_id: &str) -> Result<Option<String>, StoreError>;
+    /// A rep's load on `day`.
+    async fn load(&self, rep: &str, day: NaiveDate) -> Result<RepLoad, StoreError>;
 }
 
 /// Why a queue call failed.

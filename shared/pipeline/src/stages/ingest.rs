@@ -25,6 +25,7 @@ use crate::ports::{
     Claim, Created, EventAggregates, HistoryEntry, LeadRecord, LeadStore, Provenance, QueueError,
     StoreError, email_hash,
 };
+use crate::routing::Assignment;
 use crate::writes::{NewEvent, record_events};
 use chrono::{DateTime, TimeDelta, Utc};
 use leadq_scoring::{Lead, Outcome, OutcomeStatus, ScoreCard};
@@ -683,6 +684,8 @@ pub struct LeadView {
     pub history: Vec<HistoryEntry>,
     /// When the decayed score may next cross a band edge.
     pub rescore_at: Option<DateTime<Utc>>,
+    /// Who works the lead and why; `null` until routed to someone.
+    pub assignment: Option<Assignment>,
     /// When the lead was first stored.
     pub created_at: DateTime<Utc>,
     /// When it was last written.
@@ -707,6 +710,7 @@ pub async fn lead_view(store: &dyn LeadStore, lead_id: &str) -> Result<LeadView,
         card: record.card,
         history,
         rescore_at: record.rescore_at,
+        assignment: record.assignment,
         created_at: record.created_at,
         updated_at: record.updated_at,
         lead: record.lead,
