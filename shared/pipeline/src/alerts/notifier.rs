@@ -235,3 +235,66 @@ impl Notifier for HttpNotifier {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(status: u16, retry_after_secs: Option<u64>) -> DeliveryError {
+        DeliveryError::Refused {
+            hook: "crm".into(),
+            status,
+            body: String::new(),
+            retry_after_secs,
+        }
+    }
+
+    #[test]
+    fn server_errors_timeouts_and_slow_down_are_retried_other_refusals_are_not() {
+        for status in [500, 502, 503, 504, 408, 429] {
+            assert!(refused(status, None).is_retryable(), "{status}");
+        }
+        for status in [400, 401, 403, 404, 410, 422] {
+            assert!(!refused(status, None).is_retryable(), "{status}");
+        }
+        let hook = "crm".to_owned();
+        assert!(
+            DeliveryError::Timeout {
+                hook: hook.clone(),
+                timeout_ms: 5
+            }
+            .is_retryable()
+        );
+        assert!(
+            DeliveryError::Unreachable {
+                hook: hook.clone(),
+                message: "refused".into()
+            }
+            .is_retryable()
+        );
+        assert!(
+            !DeliveryError::Misconfigured {
+                hook,
+                message: "no secret".into()
+            }
+            .is_retryable()
+        );
+    }
+
+    #[test]
+    fn retry_after_is_read_from_a_refusal_only() {
+        assert_eq!(
+            refused(429, Some(7)).retry_after(),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(refused(503, None).retry_after(), None);
+        assert_eq!(
+            DeliveryError::Timeout {
+                hook: "x".into(),
+                timeout_ms: 1
+            }
+            .retry_after(),
+            None
+        );
+    }
+}

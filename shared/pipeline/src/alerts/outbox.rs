@@ -136,7 +136,8 @@ fn after(now: DateTime<Utc>, wait: Duration) -> DateTime<Utc> {
 /// Makes one delivery attempt of `alert` if it is pending and due at `now`.
 ///
 /// `alert` is the copy the caller holds (just enqueued, or just listed); if the stored
-/// alert moved on since, the claim fails and nothing is sent. An alert whose hook is no
+/// alert moved on since, the claim fails and nothing is sent. The claim writes the copy,
+/// so the copy's payload is what is sent and kept. An alert whose hook is no
 /// longer configured fails at once, so a person sees it and can re-send it once fixed.
 pub async fn deliver_alert(
     store: &dyn LeadStore,
@@ -206,6 +207,8 @@ pub async fn deliver_alert(
             }
         }
     };
+    // if this write fails the claim's lease lapses and the attempt is made again: a
+    // receiver may then see the alert twice, with the same Idempotency-Key to drop it by
     match store.update_alert(&record).await {
         Ok(()) => {}
         Err(StoreError::Conflict { .. }) => {

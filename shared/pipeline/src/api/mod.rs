@@ -1,9 +1,13 @@
-//! The HTTP API as one axum [`Router`]: a thin shell over the ingest stage functions.
+//! The HTTP API as one axum [`Router`]: a thin shell over the ingest stage functions and
+//! the alert outbox.
 //!
 //! The ingest Lambda runs it with `lambda_http::run(router(state))` (Function URL and
 //! API Gateway payloads); the local server with `axum::serve`. The router only
-//! authenticates, reads a bounded body, calls [`crate::stages::ingest`] and renders
-//! the answer; refusals are `application/problem+json` naming the field and the rule.
+//! authenticates, reads a bounded body, calls [`crate::stages::ingest`] (or
+//! [`crate::alerts`] for `/v1/alerts`) and renders the answer; refusals are
+//! `application/problem+json` naming the field and the rule. Re-sending an alert only
+//! puts it back in the outbox, so the API needs no notifier: the next delivery run
+//! (the recalibrate job `alerts`, or the route stage) sends it.
 //!
 //! | route | answer |
 //! |---|---|

@@ -131,11 +131,15 @@ impl Receiver {
     }
 }
 
+/// Seconds a 429 answer asks the sender to wait (`Retry-After`).
+pub const RETRY_AFTER_SECS: i64 = 3;
+
 async fn receive(
     State(script): State<Arc<Mutex<Script>>>,
     headers: HeaderMap,
     body: Bytes,
-) -> StatusCode {
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
     let (answer, delay) = {
         let mut script = script.lock().expect("script");
         (script.answers.pop_front().unwrap_or(200), script.delay)
@@ -149,7 +153,12 @@ async fn receive(
         answered: answer,
         at: Utc::now(),
     });
-    StatusCode::from_u16(answer).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    let status = StatusCode::from_u16(answer).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        (status, [("retry-after", RETRY_AFTER_SECS.to_string())]).into_response()
+    } else {
+        status.into_response()
+    }
 }
 
 /// An address nothing listens on (bound, then released).
