@@ -4,6 +4,7 @@
 //! - [`enrich_lead`]: offline providers (email analysis, title parser, company directory)
 //!   fill unknown fields and record their provenance;
 //! - [`score_lead`]: the ScoreCard, its history and the next decay rescore time;
+//! - [`route_lead`]: the assignment (a rep or the fallback queue) and the verdict's alerts;
 //! - [`process_batch`]: one queue batch with per-record failure;
 //! - [`sweep_decay`]: leads whose decayed score is due to cross a band edge, back to scoring;
 //! - [`enrich_stage_handler`] / [`score_stage_handler`]: one envelope, then the follow-up.
@@ -14,6 +15,7 @@ pub mod directory;
 pub mod enrich;
 pub mod handlers;
 pub mod ingest;
+pub mod route;
 pub mod score;
 
 pub use batch::{
@@ -30,6 +32,9 @@ pub use handlers::{DECAY_CAUSE_PREFIX, history_cause};
 pub use ingest::{
     EventsAccepted, IngestError, LeadAccepted, LeadRequest, LeadView, OutcomeAccepted, erase_lead,
     ingest_events, ingest_lead, ingest_outcome, lead_view,
+};
+pub use route::{
+    AlertAttempt, AssignmentChange, RouteContext, RouteOutcome, route_lead, route_stage_handler,
 };
 pub use score::{ModelCache, ScoreOutcome, next_band_change, score_lead};
 
