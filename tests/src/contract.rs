@@ -1862,3 +1862,120 @@ pub async fn check_ledger_concurrent_takes_of_one_lead_take_once(h: &dyn LedgerH
     assert_eq!(taken, 1);
     assert_eq!(ledger.load("ada", day(1)).await, Ok(load(1, 1)));
 }
+
+// ---------------------------------------------------------------------------------------
+// The route stage over an adapter's store and ledger
+
+/// Routing rules of [`check_concurrent_routes_never_overfill_a_rep`]: one team, ada
+/// (10 open leads at most) and grace (15), least loaded, a fallback queue.
+pub const ROUTE_RULES: &str = r#"
+fallback_queue = "unassigned"
+
+[[teams]]
+name = "software"
+strategy = "least_loaded"
+industries = ["software"]
+
+[[teams.reps]]
+id = "ada"
+max_open_leads = 10
+max_new_per_day = 100
+
+[[teams.reps]]
+id = "grace"
+max_open_leads = 15
+max_new_per_day = 100
+"#;
+
+/// A lead of a software company, scored hot with next action `sales_now`.
+pub fn hot_software_lead(id: &str) -> LeadRecord {
+    let email = format!("{id}@acme.example");
+    let mut record = lead_record(id, Some(&email));
+    record.lead.company.industry = Some("software".into());
+    let mut card = leadq_scoring::ScoreCard::empty();
+    card.lead_id = id.to_string();
+    card.scored_at = at(0);
+    card.composite = 90;
+    card.band = Band::Hot;
+    card.next_action = NextAction::SalesNow;
+    record.card = Some(card);
+    record
+}
+
+/// 50 hot leads routed at once: exactly 10 to ada (her cap), 15 to grace, 25 to the
+/// fallback queue; a second pass (redelivery) changes nothing.
+pub async fn check_concurrent_routes_never_overfill_a_rep(
+    store: Arc<dyn LeadStore>,
+    ledger: Arc<dyn RepLedger>,
+) {
+    use leadq_pipeline::alerts::{AlertConfig, HttpNotifier};
+    use leadq_pipeline::routing::{Assignee, RoutingConfig};
+    use leadq_pipeline::stages::{AssignmentChange, RouteContext, route_lead};
+
+    for i in 0..50 {
+        create(store.as_ref(), &hot_software_lead(&format!("hot-{i:02}"))).await;
+    }
+    let routing = Arc::new(RoutingConfig::from_toml(ROUTE_RULES).expect("valid rules"));
+    let alerts = Arc::new(AlertConfig::default());
+    let notifier = Arc::new(HttpNotifier::new(&alerts.delivery).expect("an HTTP client"));
+    let route = |i: usize| {
+        let (store, ledger, routing, alerts, notifier) = (
+            Arc::clone(&store),
+            Arc::clone(&ledger),
+            Arc::clone(&routing),
+            Arc::clone(&alerts),
+            Arc::clone(&notifier),
+        );
+        tokio::spawn(async move {
+            let context = RouteContext {
+                ledger: ledger.as_ref(),
+                routing: routing.as_ref(),
+                alerts: alerts.as_ref(),
+                notifier: notifier.as_ref(),
+            };
+            route_lead(
+                store.as_ref(),
+                &context,
+                &format!("hot-{i:02}"),
+                at(60),
+                &policy(),
+            )
+            .await
+        })
+    };
+    let mut counts: BTreeMap<Assignee, usize> = BTreeMap::new();
+    let tasks: Vec<_> = (0..50).map(route).collect();
+    for task in tasks {
+        let outcome = task.await.expect("task").expect("route_lead");
+        let assignee = outcome.assignment.expect("assigned somewhere").assignee;
+        *counts.entry(assignee).or_insert(0) += 1;
+    }
+    let expected = BTreeMap::from([
+        (Assignee::Rep("ada".into()), 10),
+        (Assignee::Rep("grace".into()), 15),
+        (Assignee::Queue("unassigned".into()), 25),
+    ]);
+    assert_eq!(counts, expected);
+    let day = at(60).date_naive();
+    assert_eq!(ledger.load("ada", day).await.expect("load").open, 10);
+    assert_eq!(ledger.load("grace", day).await.expect("load").open, 15);
+
+    // every message redelivered: nothing changes
+    let tasks: Vec<_> = (0..50).map(route).collect();
+    for task in tasks {
+        let outcome = task.await.expect("task").expect("route_lead");
+        assert_eq!(outcome.change, AssignmentChange::Kept);
+    }
+    assert_eq!(ledger.load("ada", day).await.expect("load").open, 10);
+    assert_eq!(ledger.load("grace", day).await.expect("load").open, 15);
+    // the stored assignments agree with the ledger
+    for i in 0..50 {
+        let id = format!("hot-{i:02}");
+        let stored = store.get_lead(&id).await.expect("get_lead").expect("lead");
+        let rep = stored
+            .assignment
+            .as_ref()
+            .and_then(|a| a.rep().map(str::to_string));
+        assert_eq!(ledger.holder(&id).await.expect("holder"), rep, "{id}");
+    }
+}

@@ -1075,3 +1075,14 @@ async fn a_capacity_take_is_one_transaction_of_three_items() {
         .expect("the rep's load");
     assert_eq!(number(&rep, "open").as_deref(), Some("0"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_routes_never_overfill_a_rep() {
+    let store = store(&Moto::shared()).await;
+    let ledger = std::sync::Arc::new(leadq_aws::DynamoLedger::for_store(&store));
+    leadq_tests::contract::check_concurrent_routes_never_overfill_a_rep(
+        std::sync::Arc::new(store),
+        ledger,
+    )
+    .await;
+}

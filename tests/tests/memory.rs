@@ -41,3 +41,12 @@ mod ledger {
     use super::MemoryLedgers;
     leadq_tests::ledger_contract_tests!(MemoryLedgers);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_routes_never_overfill_a_rep() {
+    leadq_tests::contract::check_concurrent_routes_never_overfill_a_rep(
+        Arc::new(leadq_pipeline::memory::MemoryStore::new()),
+        Arc::new(leadq_pipeline::memory::MemoryLedger::new()),
+    )
+    .await;
+}

@@ -432,3 +432,14 @@ async fn ledger_takes_through_two_connections_never_overfill() {
     let load = ledgers[1].load("ada", day).await.expect("load");
     assert_eq!((load.open, load.new_today), (10, 10));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_routes_never_overfill_a_rep() {
+    let files = Sqlite::new();
+    let store = SqliteStore::open(files.next_path(), &options())
+        .await
+        .expect("open store");
+    let ledger = Arc::new(store.ledger());
+    leadq_tests::contract::check_concurrent_routes_never_overfill_a_rep(Arc::new(store), ledger)
+        .await;
+}
