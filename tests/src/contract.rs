@@ -1979,3 +1979,21 @@ pub async fn check_concurrent_routes_never_overfill_a_rep(
         assert_eq!(ledger.holder(&id).await.expect("holder"), rep, "{id}");
     }
 }
+
+/// Erasing a lead frees the rep slot it held (store and ledger share the backend).
+pub async fn check_erase_frees_the_rep_slot(store: Arc<dyn LeadStore>, ledger: Arc<dyn RepLedger>) {
+    let record = hot_software_lead("erased");
+    create(store.as_ref(), &record).await;
+    let taken = take(ledger.as_ref(), "ada", "erased", day(1), ROOMY).await;
+    assert_eq!(taken, Take::Taken(load(1, 1)));
+    assert_eq!(store.erase_lead("erased", at(10)).await, Ok(true));
+    assert_eq!(ledger.holder("erased").await, Ok(None));
+    assert_eq!(
+        ledger.load("ada", day(1)).await,
+        Ok(load(0, 1)),
+        "the slot is free; the day's count stays"
+    );
+    // erasing again finds nothing, frees nothing more
+    assert_eq!(store.erase_lead("erased", at(11)).await, Ok(false));
+    assert_eq!(ledger.load("ada", day(1)).await, Ok(load(0, 1)));
+}

@@ -1086,3 +1086,10 @@ async fn concurrent_routes_never_overfill_a_rep() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erase_frees_the_rep_slot() {
+    let store = store(&Moto::shared()).await;
+    let ledger = std::sync::Arc::new(leadq_aws::DynamoLedger::for_store(&store));
+    leadq_tests::contract::check_erase_frees_the_rep_slot(std::sync::Arc::new(store), ledger).await;
+}

@@ -50,3 +50,10 @@ async fn concurrent_routes_never_overfill_a_rep() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn erase_frees_the_rep_slot() {
+    let store = leadq_pipeline::memory::MemoryStore::new();
+    let ledger = Arc::new(store.ledger());
+    leadq_tests::contract::check_erase_frees_the_rep_slot(Arc::new(store), ledger).await;
+}

@@ -443,3 +443,13 @@ async fn concurrent_routes_never_overfill_a_rep() {
     leadq_tests::contract::check_concurrent_routes_never_overfill_a_rep(Arc::new(store), ledger)
         .await;
 }
+
+#[tokio::test]
+async fn erase_frees_the_rep_slot() {
+    let files = Sqlite::new();
+    let store = SqliteStore::open(files.next_path(), &options())
+        .await
+        .expect("open store");
+    let ledger = Arc::new(store.ledger());
+    leadq_tests::contract::check_erase_frees_the_rep_slot(Arc::new(store), ledger).await;
+}

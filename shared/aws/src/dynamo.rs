@@ -24,7 +24,7 @@ use aws_sdk_dynamodb::types::{
 use chrono::{DateTime, Utc};
 use leadq_pipeline::{
     Alert, AlertState, Claim, Created, HistoryEntry, LeadRecord, LeadStore, ModelVersion, Page,
-    StoreError, StoredEvent, Tombstone, email_hash,
+    RepLedger, StoreError, StoredEvent, Tombstone, email_hash,
 };
 use leadq_scoring::Outcome;
 use serde::Serialize;
@@ -1051,6 +1051,11 @@ impl LeadStore for DynamoStore {
             return Ok(false);
         };
         self.delete_lead_items(lead_id).await?;
+        // an erased lead keeps no rep busy; before the last step, so a retried erase
+        // (the mark stays until then) frees the slot if this one failed
+        crate::ledger::DynamoLedger::for_store(self)
+            .release(lead_id)
+            .await?;
         self.finish_erase(lead_id, string_attr(&marked, "email_key"), now)
             .await?;
         Ok(true)

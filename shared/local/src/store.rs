@@ -380,6 +380,8 @@ impl LeadStore for SqliteStore {
             };
             tx.execute("DELETE FROM events WHERE lead_id = ?1", [&lead_id])?;
             tx.execute("DELETE FROM history WHERE lead_id = ?1", [&lead_id])?;
+            // an erased lead keeps no rep busy (a rep's open count is its holdings)
+            tx.execute("DELETE FROM rep_holdings WHERE lead_id = ?1", [&lead_id])?;
             // the email lock is the lead row's UNIQUE email_key: deleting the row frees it
             tx.execute("DELETE FROM leads WHERE id = ?1", [&lead_id])?;
             if let Some(email_key) = email_key {

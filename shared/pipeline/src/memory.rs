@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use leadq_scoring::Outcome;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// Default receives after which a failed message moves to the dead-letter queue.
@@ -95,12 +95,21 @@ impl StoreState {
 #[derive(Default)]
 pub struct MemoryStore {
     state: Mutex<StoreState>,
+    ledger: Arc<Mutex<LedgerState>>,
 }
 
 impl MemoryStore {
     /// An empty store.
     pub fn new() -> MemoryStore {
         MemoryStore::default()
+    }
+
+    /// Reps' capacity kept with this store, so erasing a lead frees its rep's slot (as
+    /// the SQLite and DynamoDB stores do with the ledger in their file or table).
+    pub fn ledger(&self) -> MemoryLedger {
+        MemoryLedger {
+            state: Arc::clone(&self.ledger),
+        }
     }
 }
 
@@ -229,6 +238,8 @@ impl LeadStore for MemoryStore {
 
     async fn erase_lead(&self, lead_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let mut state = lock(&self.state);
+        // an erased lead keeps no rep busy
+        lock(&self.ledger).release(lead_id);
         let Some(record) = state.leads.remove(lead_id) else {
             return Ok(false);
         };
@@ -799,6 +810,14 @@ struct LedgerState {
 }
 
 impl LedgerState {
+    fn release(&mut self, lead_id: &str) -> Option<String> {
+        let rep = self.holdings.remove(lead_id)?;
+        if let Some(open) = self.open.get_mut(&rep) {
+            *open = open.saturating_sub(1);
+        }
+        Some(rep)
+    }
+
     fn load(&self, rep: &str, day: NaiveDate) -> RepLoad {
         RepLoad {
             open: self.open.get(rep).copied().unwrap_or(0),
@@ -814,7 +833,7 @@ impl LedgerState {
 /// A [`RepLedger`] in memory; each call under one lock, so a take is atomic.
 #[derive(Default)]
 pub struct MemoryLedger {
-    state: Mutex<LedgerState>,
+    state: Arc<Mutex<LedgerState>>,
 }
 
 impl MemoryLedger {
@@ -851,14 +870,7 @@ impl RepLedger for MemoryLedger {
     }
 
     async fn release(&self, lead_id: &str) -> Result<Option<String>, StoreError> {
-        let mut state = lock(&self.state);
-        let Some(rep) = state.holdings.remove(lead_id) else {
-            return Ok(None);
-        };
-        if let Some(open) = state.open.get_mut(&rep) {
-            *open = open.saturating_sub(1);
-        }
-        Ok(Some(rep))
+        Ok(lock(&self.state).release(lead_id))
     }
 
     async fn holder(&self, lead_id: &str) -> Result<Option<String>, StoreError> {

@@ -107,7 +107,15 @@ pub async fn route_lead(
             alerts: BTreeMap::new(),
         });
     };
-    let (change, why, record) = assign(store, context, record, now, policy).await?;
+    let (change, why, record) = match assign(store, context, record, now, policy).await {
+        Ok(done) => done,
+        Err(StageError::LeadNotFound { lead_id }) => {
+            // erased while being routed: a slot taken meanwhile is freed
+            context.ledger.release(&lead_id).await?;
+            return Err(StageError::LeadNotFound { lead_id });
+        }
+        Err(other) => return Err(other),
+    };
     let alerts = enqueue_alerts(store, context, &record, now).await?;
     Ok(RouteOutcome {
         verdict: Some((card.band, card.next_action)),
