@@ -974,3 +974,72 @@ async fn a_receiver_failing_three_times_gets_the_alert_once_and_one_down_for_goo
     );
     assert!(signed_by_the_hook(&last, now));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lead_cooled_to_nurture_by_decay_frees_its_rep_without_a_second_alert() {
+    let receiver = Receiver::start(&[]).await;
+    let pipeline = Pipeline::with(routing(10, 10), alert_config(&receiver.url, 6)).await;
+    let store = pipeline.store.as_ref();
+    let events_at = t0() - TimeDelta::hours(2);
+    let record = LeadRecord::new(ideal_lead("cooling"), None, events_at);
+    store.create_lead(&record).await.expect("create");
+    record_events(
+        store,
+        "cooling",
+        &fortnight_signals(events_at),
+        t0(),
+        &RetryPolicy::default(),
+    )
+    .await
+    .expect("events");
+    let queue = SqsQueue::new(pipeline.sqs.clone(), pipeline.queues.clone());
+    let work = Envelope::new(Stage::Score, "cooling", "form-cooling", t0());
+    queue.send(Stage::Score, &[work]).await.expect("send");
+
+    // hot: scored, assigned to a rep, one alert
+    assert_eq!(total(&pipeline.drain_score().await), (1, 0, 1));
+    assert_eq!(total(&pipeline.drain_route().await), (1, 0, 1));
+    let first = store.get_lead("cooling").await.expect("get").expect("lead");
+    let assigned = first.assignment.clone().expect("assigned");
+    let rep = assigned.rep().expect("a rep").to_string();
+    assert_eq!(receiver.received().len(), 1);
+
+    // six weeks later the decay job cools it down; score and route run again
+    let sweep_at = t0() + TimeDelta::days(3 * HALF_LIFE_DAYS);
+    pipeline.clock.set(sweep_at);
+    pipeline
+        .recalibrate
+        .handle(&schedule("decay.json"))
+        .await
+        .expect("the decay job");
+    pipeline.clock.set(sweep_at + TimeDelta::seconds(3));
+    assert_eq!(total(&pipeline.drain_score().await), (1, 0, 1));
+    assert_eq!(total(&pipeline.drain_route().await), (1, 0, 1));
+
+    let cooled = store.get_lead("cooling").await.expect("get").expect("lead");
+    let card = cooled.card.expect("rescored");
+    assert_ne!(card.band, Band::Hot);
+    // an mql to nurture, by the default model: out of a person's hands, its rep is freed
+    assert_eq!(
+        (card.band, card.next_action),
+        (Band::Mql, NextAction::Nurture),
+        "{}",
+        card.explain()
+    );
+    assert_eq!(cooled.assignment, None);
+    assert_eq!(
+        pipeline.ledger.holder("cooling").await.expect("holder"),
+        None
+    );
+    let load = pipeline
+        .ledger
+        .load(&rep, sweep_at.date_naive())
+        .await
+        .expect("load");
+    assert_eq!(load.open, 0, "{rep}: {load:?}");
+    assert_eq!(
+        receiver.received().len(),
+        1,
+        "a cooler verdict nobody subscribed to sends nothing"
+    );
+}
