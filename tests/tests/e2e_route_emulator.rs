@@ -1043,3 +1043,64 @@ async fn a_lead_cooled_to_nurture_by_decay_frees_its_rep_without_a_second_alert(
         "a cooler verdict nobody subscribed to sends nothing"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_decay_sweep_out_of_pages_resumes_from_its_cursor_on_dynamodb() {
+    let mut pipeline = Pipeline::start().await;
+    pipeline.recalibrate.settings = JobSettings {
+        decay_page_size: 10,
+        decay_max_pages: 2,
+        ..JobSettings::default()
+    };
+    let mut due = std::collections::BTreeSet::new();
+    for i in 0..25 {
+        let id = format!("due-{i:02}");
+        let mut record = LeadRecord::new(ideal_lead(&id), None, t0());
+        record.rescore_at = Some(t0() - TimeDelta::minutes(i));
+        pipeline.store.create_lead(&record).await.expect("create");
+        due.insert(id);
+    }
+    let mut later = LeadRecord::new(ideal_lead("later"), None, t0());
+    later.rescore_at = Some(t0() + TimeDelta::hours(1));
+    pipeline.store.create_lead(&later).await.expect("create");
+
+    let first = pipeline
+        .recalibrate
+        .handle(&schedule("decay.json"))
+        .await
+        .expect("the decay job");
+    let JobReport::Decay {
+        sent: 20,
+        pages: 2,
+        complete: false,
+        cursor: Some(cursor),
+        ..
+    } = first
+    else {
+        panic!("{first:?}");
+    };
+    let mut resume = schedule("decay.json");
+    resume["detail"]["cursor"] = json!(cursor);
+    let rest = pipeline
+        .recalibrate
+        .handle(&resume)
+        .await
+        .expect("the resumed job");
+    assert!(
+        matches!(
+            rest,
+            JobReport::Decay {
+                sent: 5,
+                complete: true,
+                cursor: None,
+                ..
+            }
+        ),
+        "{rest:?}"
+    );
+    let sent = pipeline.take(Stage::Score).await;
+    assert_eq!(sent.len(), 25);
+    let ids: std::collections::BTreeSet<String> = sent.iter().map(|e| e.lead_id.clone()).collect();
+    assert_eq!(ids, due, "each due lead once, not the later one");
+    assert!(sent.iter().all(|e| e.cause == Some(Cause::Decay)));
+}
