@@ -141,20 +141,29 @@ async fn assign(
     };
     let current = record.assignment.clone();
     let held = ledger.holder(&lead_id).await?;
-    let mut loads = BTreeMap::new();
-    if let Some(team) = context.routing.match_team(&record.lead, card.next_action) {
-        for rep in &team.team.reps {
+    let decide = |loads: &BTreeMap<String, RepLoad>| {
+        assign_rep(
+            context.routing,
+            &record.lead,
+            &card,
+            current.as_ref(),
+            loads,
+            now,
+        )
+    };
+    // whether to keep, release or assign does not depend on loads: read them only to
+    // assign, for the reps of the team the rules pick
+    let mut decision = decide(&BTreeMap::new());
+    if let Decision::Assign(plan) = &decision
+        && let Some(team) = plan.team.as_deref()
+        && let Some(team) = context.routing.teams.iter().find(|t| t.name == team)
+    {
+        let mut loads = BTreeMap::new();
+        for rep in &team.reps {
             loads.insert(rep.id.clone(), ledger.load(&rep.id, rep.day(now)).await?);
         }
+        decision = decide(&loads);
     }
-    let decision = assign_rep(
-        context.routing,
-        &record.lead,
-        &card,
-        current.as_ref(),
-        &loads,
-        now,
-    );
     match decision {
         Decision::Keep { why } => {
             // a slot the record does not name (left by a failed run) is freed
