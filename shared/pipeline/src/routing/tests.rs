@@ -451,3 +451,71 @@ fn assignments_say_why_with_the_load() {
     let back: Assignment = serde_json::from_value(json).expect("round trip");
     assert_eq!(back, assignment);
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn any_action() -> impl proptest::strategy::Strategy<Value = NextAction> {
+        prop::sample::select(vec![
+            NextAction::SalesNow,
+            NextAction::AccountFollowUp,
+            NextAction::SdrReview,
+            NextAction::EnrichAgain,
+            NextAction::ManualReview,
+            NextAction::Nurture,
+            NextAction::Suppress,
+        ])
+    }
+
+    proptest! {
+        #[test]
+        fn candidates_are_always_under_both_caps_and_at_work(
+            country in prop::option::of("[A-Za-z]{0,3}"),
+            employees in prop::option::of(any::<u32>()),
+            industry in prop::option::of("(software|retail|Software|)"),
+            action in any_action(),
+            loads in prop::collection::vec((0u32..120, 0u32..120), 5),
+            minutes in 0i64..(14 * 24 * 60),
+        ) {
+            let config = config();
+            let now = monday_morning_in_new_york() + chrono::TimeDelta::minutes(minutes);
+            let ids = ["ada", "grace", "alan", "kat", "dorothy"];
+            let loads: BTreeMap<String, RepLoad> = ids
+                .iter()
+                .zip(&loads)
+                .map(|(id, (open, new_today))| (id.to_string(), load(*open, *new_today)))
+                .collect();
+            let lead = lead(country.as_deref(), employees, industry.as_deref());
+            if let Decision::Assign(plan) = assign_rep(&config, &lead, &card(action), None, &loads, now) {
+                prop_assert!(config.assign_actions.contains(&action));
+                for candidate in &plan.candidates {
+                    let (team, rep) = config.rep(&candidate.rep).expect("a configured rep");
+                    prop_assert_eq!(Some(team.name.as_str()), plan.team.as_deref());
+                    prop_assert!(rep.is_working(now));
+                    prop_assert!(candidate.load.open < rep.max_open_leads);
+                    prop_assert!(candidate.load.new_today < rep.max_new_per_day);
+                }
+                let team_size = plan
+                    .team
+                    .as_deref()
+                    .and_then(|t| config.teams.iter().find(|team| team.name == t))
+                    .map_or(0, |team| team.reps.len());
+                prop_assert_eq!(plan.candidates.len() + plan.skipped.len(), team_size);
+            }
+        }
+
+        #[test]
+        fn any_text_is_a_config_or_a_clear_refusal(text in "\\PC{0,200}") {
+            let _ = RoutingConfig::from_toml(&text);
+        }
+
+        #[test]
+        fn mangled_rules_are_refused_not_panicked(cut in 0usize..RULES.len(), insert in "[\\[\\]=\"a-z0-9 \n]{0,12}") {
+            let mut text = RULES.to_string();
+            let at = (0..=cut).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+            text.insert_str(at, &insert);
+            let _ = RoutingConfig::from_toml(&text);
+        }
+    }
+}
