@@ -25,7 +25,9 @@
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use chrono::{DateTime, Utc};
 use lambda_runtime::{LambdaEvent, service_fn};
-use leadq_pipeline::alerts::{AlertConfig, AlertError, Notifier, deliver_due_alerts};
+use leadq_pipeline::alerts::{
+    AlertConfig, AlertConfigError, AlertError, Notifier, deliver_due_alerts,
+};
 use leadq_pipeline::stages::decay::{DEFAULT_MAX_PAGES, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use leadq_pipeline::stages::{SweepError, sweep_decay_from};
 use leadq_pipeline::{Clock, LeadStore, WorkQueue};
@@ -279,6 +281,39 @@ impl JobSettings {
             )?,
         })
     }
+}
+
+/// Why the alert configuration file is unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{ALERTS_FILE_VAR}={path}: {error}")]
+pub struct AlertsFileError {
+    /// The file named.
+    pub path: String,
+    /// Why it was refused (never a URL or a secret).
+    pub error: AlertConfigError,
+}
+
+/// The alert configuration in the file [`ALERTS_FILE_VAR`] names, with the hooks' URLs
+/// and secrets from the variables it names (all read through `lookup`); `None` when no
+/// file is named.
+pub fn alert_config_from_lookup(
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Option<AlertConfig>, AlertsFileError> {
+    let Some(path) = lookup(ALERTS_FILE_VAR)
+        .map(|path| path.trim().to_string())
+        .filter(|path| !path.is_empty())
+    else {
+        return Ok(None);
+    };
+    let refused = |error| AlertsFileError {
+        path: path.clone(),
+        error,
+    };
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| refused(AlertConfigError::Syntax(format!("cannot be read: {e}"))))?;
+    AlertConfig::from_toml_with_env(&text, &lookup)
+        .map(Some)
+        .map_err(refused)
 }
 
 /// The alert configuration and the notifier that delivers it.
@@ -783,5 +818,52 @@ mod tests {
             assert_eq!((err.var, err.value.as_str()), (var, bad));
             assert!(err.to_string().contains(var), "{err}");
         }
+    }
+
+    #[test]
+    fn the_alert_configuration_comes_from_the_file_the_environment_names() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("alerts.toml");
+        let toml = r#"
+            lead_url = "https://app.example.com/leads/{lead_id}"
+            [hooks.sales]
+            kind = "slack"
+            url_env = "SALES_SLACK_URL"
+            [[subscriptions]]
+            hook = "sales"
+            bands = ["hot"]
+        "#;
+        std::fs::write(&path, toml).expect("write");
+        let path = path.display().to_string();
+        let with = |url: Option<&'static str>, file: String| {
+            move |var: &str| match var {
+                ALERTS_FILE_VAR => Some(file.clone()),
+                "SALES_SLACK_URL" => url.map(str::to_string),
+                _ => None,
+            }
+        };
+
+        let config = alert_config_from_lookup(with(
+            Some("https://hooks.slack.com/services/T/B/x"),
+            path.clone(),
+        ))
+        .expect("read")
+        .expect("configured");
+        assert_eq!(config.hooks.keys().collect::<Vec<_>>(), ["sales"]);
+        assert_eq!(alert_config_from_lookup(|_| None), Ok(None));
+        assert_eq!(
+            alert_config_from_lookup(|var| (var == ALERTS_FILE_VAR).then(|| " ".into())),
+            Ok(None),
+            "blank is unset"
+        );
+
+        let err = alert_config_from_lookup(with(None, path.clone())).expect_err("URL unset");
+        assert_eq!(err.path, path);
+        assert!(err.to_string().contains("hooks.sales.url_env"), "{err}");
+        assert!(err.to_string().contains(ALERTS_FILE_VAR), "{err}");
+
+        let missing = dir.path().join("nope.toml").display().to_string();
+        let err = alert_config_from_lookup(with(None, missing)).expect_err("no file");
+        assert!(err.to_string().contains("cannot be read"), "{err}");
     }
 }

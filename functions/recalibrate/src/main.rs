@@ -3,8 +3,10 @@
 use anyhow::Context;
 use leadq_aws::{Config, DynamoStore, SqsQueue, Timeouts, load_sdk_config, telemetry};
 use leadq_pipeline::SystemClock;
-use leadq_pipeline::alerts::{AlertConfig, HttpNotifier};
-use leadq_recalibrate::{ALERTS_FILE_VAR, AlertDelivery, JobSettings, RecalibrateFunction, run};
+use leadq_pipeline::alerts::HttpNotifier;
+use leadq_recalibrate::{
+    AlertDelivery, JobSettings, RecalibrateFunction, alert_config_from_lookup, run,
+};
 use std::sync::Arc;
 
 #[tokio::main]
@@ -13,13 +15,8 @@ async fn main() -> anyhow::Result<()> {
     let config = Config::from_env()?;
     let settings = JobSettings::from_lookup(|var| std::env::var(var).ok())?;
     // only the alerts job needs them; without the file it says so when called
-    let alerts = match std::env::var(ALERTS_FILE_VAR)
-        .ok()
-        .filter(|p| !p.trim().is_empty())
-    {
-        Some(path) => {
-            let config = AlertConfig::from_file(std::path::Path::new(path.trim()))
-                .with_context(|| format!("{ALERTS_FILE_VAR}={path}"))?;
+    let alerts = match alert_config_from_lookup(|var| std::env::var(var).ok())? {
+        Some(config) => {
             let notifier = HttpNotifier::new(&config.delivery)?;
             Some(AlertDelivery {
                 config: Arc::new(config),

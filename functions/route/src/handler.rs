@@ -18,8 +18,8 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{LambdaEvent, service_fn};
 use leadq_aws::lambda::{SqsBatchError, handle_sqs_batch};
-use leadq_pipeline::alerts::{AlertConfig, Notifier};
-use leadq_pipeline::routing::RoutingConfig;
+use leadq_pipeline::alerts::{AlertConfig, AlertConfigError, Notifier};
+use leadq_pipeline::routing::{RoutingConfig, RoutingConfigError};
 use leadq_pipeline::stages::handlers::done_if_lead_gone;
 use leadq_pipeline::stages::{RouteContext, StageError, StagePorts, route_stage_handler};
 use leadq_pipeline::{Clock, LeadStore, RepLedger, RetryPolicy, Stage, WorkQueue};
@@ -30,6 +30,62 @@ use tracing::info;
 pub const ROUTING_FILE_VAR: &str = "LEADQ_ROUTING_FILE";
 /// The variable naming the alert configuration file.
 pub const ALERTS_FILE_VAR: &str = "LEADQ_ALERTS_FILE";
+
+/// Why the route function's configuration is unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RouteConfigError {
+    /// No routing rules file named.
+    #[error("environment variable {ROUTING_FILE_VAR} is not set: it names the routing rules file")]
+    RoutingFileUnset,
+    /// The routing rules file is unreadable or refused.
+    #[error("{ROUTING_FILE_VAR}: {0}")]
+    Routing(RoutingConfigError),
+    /// The alert configuration file is unreadable or refused.
+    #[error("{ALERTS_FILE_VAR}={path}: {error}")]
+    Alerts {
+        /// The file named.
+        path: String,
+        /// Why it was refused (never a URL or a secret).
+        error: AlertConfigError,
+    },
+}
+
+/// The routing rules and the alert configuration the function runs with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteConfig {
+    /// Teams, reps, strategies and the fallback queue.
+    pub routing: RoutingConfig,
+    /// Hooks and subscriptions; `None` when no file is named (nobody is alerted).
+    pub alerts: Option<AlertConfig>,
+}
+
+/// Reads the files the variables name (through `lookup`), and the hooks' URLs and
+/// secrets the alert configuration names (through `lookup` too).
+pub fn config_from_lookup(
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<RouteConfig, RouteConfigError> {
+    let named = |var: &str| {
+        lookup(var)
+            .map(|path| path.trim().to_string())
+            .filter(|path| !path.is_empty())
+    };
+    let routing_file = named(ROUTING_FILE_VAR).ok_or(RouteConfigError::RoutingFileUnset)?;
+    let routing = RoutingConfig::from_file(std::path::Path::new(&routing_file))
+        .map_err(RouteConfigError::Routing)?;
+    let alerts = match named(ALERTS_FILE_VAR) {
+        None => None,
+        Some(path) => {
+            let refused = |error| RouteConfigError::Alerts {
+                path: path.clone(),
+                error,
+            };
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| refused(AlertConfigError::Syntax(format!("cannot be read: {e}"))))?;
+            Some(AlertConfig::from_toml_with_env(&text, &lookup).map_err(refused)?)
+        }
+    };
+    Ok(RouteConfig { routing, alerts })
+}
 
 /// The route function and the ports it runs over.
 #[derive(Clone)]
@@ -384,5 +440,74 @@ mod tests {
             "only the poison record"
         );
         assert!(world.receiver.deliveries().is_empty());
+    }
+
+    fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        path.display().to_string()
+    }
+
+    #[test]
+    fn the_configuration_comes_from_the_files_the_environment_names() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let routing = write(&dir, "routing.toml", ROUTING);
+        let alerts = write(&dir, "alerts.toml", ALERTS);
+        let env = |pairs: Vec<(&'static str, String)>| {
+            move |var: &str| {
+                pairs
+                    .iter()
+                    .find(|(name, _)| *name == var)
+                    .map(|(_, value)| value.clone())
+            }
+        };
+
+        let config = config_from_lookup(env(vec![
+            (ROUTING_FILE_VAR, routing.clone()),
+            (ALERTS_FILE_VAR, alerts.clone()),
+            (
+                "SALES_SLACK_URL",
+                "https://hooks.slack.com/services/T/B/x".into(),
+            ),
+        ]))
+        .expect("both files");
+        assert_eq!(config.routing.fallback_queue, "unassigned");
+        let hooks = config.alerts.expect("alerts").hooks;
+        assert_eq!(hooks.keys().collect::<Vec<_>>(), ["sales"]);
+
+        let without_alerts =
+            config_from_lookup(env(vec![(ROUTING_FILE_VAR, routing.clone())])).expect("routing");
+        assert_eq!(without_alerts.alerts, None, "no file: nobody is alerted");
+
+        let err = config_from_lookup(env(vec![(ROUTING_FILE_VAR, " ".into())]))
+            .expect_err("blank is unset");
+        assert_eq!(err, RouteConfigError::RoutingFileUnset);
+        assert!(err.to_string().contains(ROUTING_FILE_VAR), "{err}");
+
+        let missing = dir.path().join("nope.toml").display().to_string();
+        let err = config_from_lookup(env(vec![(ROUTING_FILE_VAR, missing.clone())]))
+            .expect_err("no such file");
+        assert!(matches!(err, RouteConfigError::Routing(_)), "{err}");
+        assert!(err.to_string().contains("nope.toml"), "{err}");
+
+        let bad = write(&dir, "bad.toml", "fallback_queue = \"\"\n");
+        let err = config_from_lookup(env(vec![(ROUTING_FILE_VAR, bad)])).expect_err("refused");
+        assert!(err.to_string().contains("fallback_queue"), "{err}");
+
+        // the hook's variable is not set: refused, naming the key, never a URL
+        let err = config_from_lookup(env(vec![
+            (ROUTING_FILE_VAR, routing.clone()),
+            (ALERTS_FILE_VAR, alerts.clone()),
+        ]))
+        .expect_err("hook URL unset");
+        assert!(matches!(&err, RouteConfigError::Alerts { path, .. } if *path == alerts));
+        assert!(err.to_string().contains("hooks.sales.url_env"), "{err}");
+
+        let err = config_from_lookup(env(vec![
+            (ROUTING_FILE_VAR, routing),
+            (ALERTS_FILE_VAR, missing),
+        ]))
+        .expect_err("no alerts file");
+        assert!(err.to_string().contains("cannot be read"), "{err}");
     }
 }

@@ -4,34 +4,20 @@ use anyhow::Context;
 use leadq_aws::ledger::DynamoLedger;
 use leadq_aws::{Config, DynamoStore, SqsQueue, Timeouts, load_sdk_config, telemetry};
 use leadq_pipeline::alerts::{AlertConfig, HttpNotifier};
-use leadq_pipeline::routing::RoutingConfig;
 use leadq_pipeline::stages::DEFAULT_BATCH_CONCURRENCY;
 use leadq_pipeline::{RetryPolicy, SystemClock};
-use leadq_route::{ALERTS_FILE_VAR, ROUTING_FILE_VAR, RouteFunction, run};
-use std::path::Path;
+use leadq_route::{ALERTS_FILE_VAR, RouteFunction, config_from_lookup, run};
 use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     telemetry::init()?;
     let config = Config::from_env()?;
-    let routing_file = std::env::var(ROUTING_FILE_VAR)
-        .ok()
-        .filter(|p| !p.trim().is_empty())
-        .with_context(|| format!("environment variable {ROUTING_FILE_VAR} is not set"))?;
-    let routing = RoutingConfig::from_file(Path::new(routing_file.trim()))
-        .with_context(|| format!("{ROUTING_FILE_VAR}={routing_file}"))?;
-    let alerts = match std::env::var(ALERTS_FILE_VAR)
-        .ok()
-        .filter(|p| !p.trim().is_empty())
-    {
-        Some(path) => AlertConfig::from_file(Path::new(path.trim()))
-            .with_context(|| format!("{ALERTS_FILE_VAR}={path}"))?,
-        None => {
-            tracing::warn!("{ALERTS_FILE_VAR} is not set: leads are routed but nobody is alerted");
-            AlertConfig::default()
-        }
-    };
+    let route = config_from_lookup(|var| std::env::var(var).ok())?;
+    let alerts = route.alerts.unwrap_or_else(|| {
+        tracing::warn!("{ALERTS_FILE_VAR} is not set: leads are routed but nobody is alerted");
+        AlertConfig::default()
+    });
     let notifier = HttpNotifier::new(&alerts.delivery)?;
     let sdk = load_sdk_config(Timeouts::default()).await;
     let store = DynamoStore::from_sdk_config(&sdk, config.store);
@@ -41,7 +27,7 @@ async fn main() -> anyhow::Result<()> {
         queue: Arc::new(SqsQueue::from_sdk_config(&sdk, config.queues)),
         clock: Arc::new(SystemClock),
         ledger: Arc::new(ledger),
-        routing: Arc::new(routing),
+        routing: Arc::new(route.routing),
         alerts: Arc::new(alerts),
         notifier: Arc::new(notifier),
         policy: RetryPolicy::default(),
