@@ -345,7 +345,11 @@ async fn signed_submission_is_stored_once_enriched_scored_and_routed() {
     assert!(sum(&all_calls, "DynamoDB") <= 16, "{all_calls:?}");
     // the functions send one batch each (enrich, score, route); receiving and deleting
     // are the event source mapping's calls, not the functions'
-    assert_eq!(all_calls.get("AmazonSQS.SendMessageBatch"), Some(&3), "{all_calls:?}");
+    assert_eq!(
+        all_calls.get("AmazonSQS.SendMessageBatch"),
+        Some(&3),
+        "{all_calls:?}"
+    );
 }
 
 fn print_calls(what: &str, calls: &BTreeMap<String, usize>) {

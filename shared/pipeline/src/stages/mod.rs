@@ -27,8 +27,8 @@ pub use directory::{
     parse_company_csv,
 };
 pub use enrich::{EnrichOutcome, enrich_lead};
-pub use handlers::{Handled, QUEUED_CAUSE, StagePorts, enrich_stage_handler, score_stage_handler};
 pub use handlers::{DECAY_CAUSE_PREFIX, history_cause};
+pub use handlers::{Handled, QUEUED_CAUSE, StagePorts, enrich_stage_handler, score_stage_handler};
 pub use ingest::{
     EventsAccepted, IngestError, LeadAccepted, LeadRequest, LeadView, OutcomeAccepted, erase_lead,
     ingest_events, ingest_lead, ingest_outcome, lead_view,
