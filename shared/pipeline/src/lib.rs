@@ -18,7 +18,7 @@ pub mod signature;
 pub mod stages;
 pub mod writes;
 
-pub use envelope::{Envelope, EnvelopeError, Stage};
+pub use envelope::{Cause, Envelope, EnvelopeError, Stage};
 pub use ports::*;
 pub use retry::RetryPolicy;
 pub use writes::{AppendReport, NewEvent, Updated, record_events, update_lead_with_retry};
