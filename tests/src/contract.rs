@@ -60,6 +60,7 @@ macro_rules! contract_tests {
             erase_removes_the_person_and_keeps_a_tombstone => check_erase_removes_the_person_and_keeps_a_tombstone,
             erased_email_can_come_back_as_a_new_lead => check_erased_email_can_come_back_as_a_new_lead,
             appends_racing_an_erase_leave_nothing_behind => check_appends_racing_an_erase_leave_nothing_behind,
+            erase_deletes_the_leads_alerts_in_every_state => check_erase_deletes_the_leads_alerts_in_every_state,
         );
     };
     (@tests $harness:expr; $($name:ident => $check:ident),* $(,)?) => {
@@ -1330,6 +1331,115 @@ pub async fn check_erase_removes_the_person_and_keeps_a_tombstone(h: &dyn Harnes
     create(&*store, &lead_record("anon", None)).await;
     assert!(store.erase_lead("anon", at(300)).await.expect("erase anon"));
     assert_eq!(store.get_lead("anon").await.expect("get_lead"), None);
+}
+
+/// An alert of `lead_id` in `state`, as the outbox holds it after one write per change.
+fn alert_of(lead_id: &str, id: &str, secs: i64, state: AlertState) -> Alert {
+    let mut alert = alert(id, secs);
+    alert.lead_id = lead_id.to_string();
+    alert.payload = format!(r#"{{"text":"{lead_id} of Acme is hot"}}"#);
+    if state != AlertState::Pending {
+        alert.state = state;
+        alert.attempts = 1;
+        alert.version = 2;
+    }
+    alert
+}
+
+/// Every alert of a store, all states, sorted by id.
+async fn every_alert(store: &dyn LeadStore) -> Vec<Alert> {
+    let mut alerts = Vec::new();
+    for state in [AlertState::Pending, AlertState::Sent, AlertState::Failed] {
+        alerts.extend(
+            store
+                .alerts_in_state(state, 100)
+                .await
+                .expect("alerts_in_state"),
+        );
+    }
+    alerts.sort_by(|a, b| a.id.cmp(&b.id));
+    alerts
+}
+
+/// Erasing a lead deletes its alerts whatever their state (their payloads name the
+/// person), leaves other leads' alerts alone, and a deleted alert cannot be written back;
+/// an alert enqueued under an erased lead's id is deleted by erasing it again.
+pub async fn check_erase_deletes_the_leads_alerts_in_every_state(h: &dyn Harness) {
+    let store = h.store().await;
+    person_with_everything(&*store, "alerted", "alerted@example.com").await;
+    person_with_everything(&*store, "other", "other@example.com").await;
+    let states = [AlertState::Pending, AlertState::Sent, AlertState::Failed];
+    let mut kept = Vec::new();
+    let mut erased = Vec::new();
+    for (i, state) in states.into_iter().enumerate() {
+        let secs = i as i64 * 10;
+        for (lead, out) in [("alerted", &mut erased), ("other", &mut kept)] {
+            let stored = alert_of(lead, &format!("{lead}-{i}"), secs, state);
+            assert!(
+                store
+                    .enqueue_alert(&alert_of(lead, &stored.id, secs, AlertState::Pending))
+                    .await
+                    .expect("enqueue_alert")
+            );
+            if state != AlertState::Pending {
+                store.update_alert(&stored).await.expect("update_alert");
+            }
+            out.push(stored);
+        }
+    }
+    // an alert with no lead stored, whose id sorts between the two leads' alerts
+    let orphan = alert_of("nobody", "nobody-0", 5, AlertState::Pending);
+    assert!(store.enqueue_alert(&orphan).await.expect("enqueue_alert"));
+    kept.push(orphan);
+    kept.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut before = kept.clone();
+    before.extend(erased.iter().cloned());
+    before.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(
+        every_alert(&*store).await,
+        before,
+        "one alert per state and lead"
+    );
+
+    assert!(
+        store
+            .erase_lead("alerted", at(100))
+            .await
+            .expect("erase_lead")
+    );
+    for state in states {
+        let left = store
+            .alerts_in_state(state, 100)
+            .await
+            .expect("alerts_in_state");
+        assert!(
+            left.iter().all(|alert| alert.lead_id != "alerted"),
+            "no {state:?} alert of the erased lead: {left:?}"
+        );
+    }
+    assert_eq!(every_alert(&*store).await, kept, "other leads' alerts stay");
+
+    // a deliverer holding a copy cannot write an erased alert back
+    for alert in &erased {
+        let mut next = alert.clone();
+        next.version += 1;
+        next.attempts += 1;
+        let err = store.update_alert(&next).await.expect_err("erased alert");
+        assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
+    }
+    assert_eq!(every_alert(&*store).await, kept);
+
+    // an alert put under the erased id afterwards (a route that read the lead just
+    // before the erase) goes with a second erase, which still finds no lead
+    let late = alert_of("alerted", "alerted-late", 50, AlertState::Pending);
+    assert!(store.enqueue_alert(&late).await.expect("enqueue_alert"));
+    assert!(
+        !store
+            .erase_lead("alerted", at(200))
+            .await
+            .expect("erase again")
+    );
+    assert_eq!(every_alert(&*store).await, kept);
 }
 
 /// The erased email can be created again, as a new lead under a new id; erasing that one

@@ -8,7 +8,7 @@ use crate::batch::{Backoff, batch_get, batch_write};
 use crate::config::StoreConfig;
 use crate::error::{StoreOp, built, corrupt, encode_error, sdk_error};
 use crate::table::{
-    self, ACTIVE_SK, ALERT_SK, EMAIL_SK, ERASING, EVENT_PREFIX, GSI1, GSI1_PK, GSI1_SK, GSI2,
+    self, ACTIVE_SK, ALERT_PREFIX, EMAIL_SK, ERASING, EVENT_PREFIX, GSI1, GSI1_PK, GSI1_SK, GSI2,
     GSI2_PK, GSI2_SK, HISTORY_PREFIX, IDEM_SK, Item, LEAD_SK, MODEL_PK, OUTCOMES_PK, PK,
     RESCORE_SHARDS, SK, TOMBSTONE_SK, TTL, TYPE, VERSION_PREFIX, key, n, s,
 };
@@ -699,28 +699,33 @@ impl DynamoStore {
         }
     }
 
-    /// Erasure, step 2: deletes every item of the lead's partition but the lead item
-    /// (events, history), a page of keys at a time in BatchWriteItem chunks of 25. Nothing
-    /// can be added meanwhile: appends conflict on the bumped version and the mark, history
-    /// is written only beside a lead that is not marked.
-    async fn delete_lead_items(&self, lead_id: &str) -> Result<(), StoreError> {
+    /// Erasure, step 2: deletes every item of the lead's partition whose sort key starts
+    /// with `prefix` (`""`: all of them) but the lead item (events, history, alerts), a
+    /// page of keys at a time in BatchWriteItem chunks of 25. Nothing can be added
+    /// meanwhile: appends conflict on the bumped version and the mark, history and alerts
+    /// are written only beside a lead that is not marked.
+    async fn delete_lead_items(&self, lead_id: &str, prefix: &str) -> Result<(), StoreError> {
         const OP: StoreOp = "erase_lead";
         let mut start: Option<Item> = None;
         loop {
-            let output = self
+            let mut request = self
                 .client
                 .query()
                 .table_name(&self.table)
                 .consistent_read(true)
-                .key_condition_expression("#pk = :pk")
                 .projection_expression("#pk, #sk")
                 .expression_attribute_names("#pk", PK)
                 .expression_attribute_names("#sk", SK)
                 .expression_attribute_values(":pk", s(table::lead_pk(lead_id)))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error(OP, e))?;
+                .set_exclusive_start_key(start.take());
+            request = if prefix.is_empty() {
+                request.key_condition_expression("#pk = :pk")
+            } else {
+                request
+                    .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                    .expression_attribute_values(":prefix", s(prefix))
+            };
+            let output = request.send().await.map_err(|e| sdk_error(OP, e))?;
             let mut requests = Vec::new();
             for item in output.items.unwrap_or_default() {
                 let (Some(pk), Some(sk)) = (string_attr(&item, PK), string_attr(&item, SK)) else {
@@ -1048,9 +1053,12 @@ impl LeadStore for DynamoStore {
 
     async fn erase_lead(&self, lead_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let Some(marked) = self.mark_erasing(lead_id, now).await? else {
+            // no lead, but an alert enqueued after an earlier erase finished may be left
+            // under its id: alert payloads carry the person's name, so delete them too
+            self.delete_lead_items(lead_id, ALERT_PREFIX).await?;
             return Ok(false);
         };
-        self.delete_lead_items(lead_id).await?;
+        self.delete_lead_items(lead_id, "").await?;
         // an erased lead keeps no rep busy; before the last step, so a retried erase
         // (the mark stays until then) frees the slot if this one failed
         crate::ledger::DynamoLedger::for_store(self)
@@ -1246,7 +1254,32 @@ impl LeadStore for DynamoStore {
     async fn enqueue_alert(&self, alert: &Alert) -> Result<bool, StoreError> {
         const OP: StoreOp = "enqueue_alert";
         let put = self.put_if_absent(OP, alert_item(OP, alert)?)?;
-        Ok(matches!(self.send_put(OP, put).await?, Written::Yes))
+        // In one transaction with a check that the lead is not being erased: an erase
+        // deletes the partition once, so nothing may be added to it after the mark.
+        let check = built(
+            OP,
+            ConditionCheck::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(table::lead_pk(&alert.lead_id), LEAD_SK)))
+                .condition_expression("attribute_not_exists(#erasing)")
+                .expression_attribute_names("#erasing", ERASING)
+                .build(),
+        )?;
+        let actions = vec![
+            TransactWriteItem::builder().condition_check(check).build(),
+            TransactWriteItem::builder().put(put).build(),
+        ];
+        match self.transact(OP, actions).await? {
+            Transacted::Yes => Ok(true),
+            Transacted::Cancelled(reasons) if reasons.first().is_some_and(is_condition_failure) => {
+                Err(StoreError::NotFound {
+                    what: "lead",
+                    id: alert.lead_id.clone(),
+                })
+            }
+            // the alert is already in the outbox
+            Transacted::Cancelled(_) => Ok(false),
+        }
     }
 
     async fn update_alert(&self, alert: &Alert) -> Result<(), StoreError> {
@@ -1412,13 +1445,14 @@ impl LeadStore for DynamoStore {
     }
 }
 
-/// The item an alert is stored as, indexed by state in `gsi1`.
+/// The item an alert is stored as: in its lead's partition (so erasing the lead deletes
+/// it with the events and history), indexed by state in `gsi1`.
 fn alert_item(op: StoreOp, alert: &Alert) -> Result<Item, StoreError> {
     let mut item = encode(
         op,
         alert,
-        table::alert_pk(&alert.id),
-        ALERT_SK.into(),
+        table::lead_pk(&alert.lead_id),
+        table::alert_sk(&alert.id),
         "alert",
     )?;
     item.insert(GSI1_PK.into(), s(table::alerts_gsi_pk(alert.state)));

@@ -10,7 +10,7 @@
 //! | score history | `LEAD#<id>` | `HIST#<at>` | |
 //! | outcome | `OUTCOMES` | `LEAD#<id>` | |
 //! | idempotency | `IDEM#<key>` | `IDEM` | |
-//! | alert | `ALERT#<id>` | `ALERT` | `gsi1pk = ALERTS#<state>`, `gsi1sk = <created_at>#<id>` |
+//! | alert | `LEAD#<lead id>` | `ALERT#<alert id>` | `gsi1pk = ALERTS#<state>`, `gsi1sk = <created_at>#<id>` |
 //! | model version | `MODEL` | `VERSION#<label>` | |
 //! | active-model pointer | `MODEL` | `ACTIVE` | |
 //! | tombstone | `TOMB#<email hash>` | `TOMBSTONE` | |
@@ -65,8 +65,8 @@ pub const LEAD_SK: &str = "LEAD";
 pub const EMAIL_SK: &str = "EMAIL";
 /// The sort key of an idempotency record.
 pub const IDEM_SK: &str = "IDEM";
-/// The sort key of an alert.
-pub const ALERT_SK: &str = "ALERT";
+/// Sort-key prefix of alerts, kept in their lead's partition so erasure finds them.
+pub const ALERT_PREFIX: &str = "ALERT#";
 /// Sort-key prefix of events.
 pub const EVENT_PREFIX: &str = "EVENT#";
 /// Sort-key prefix of score history.
@@ -106,11 +106,6 @@ pub fn idem_pk(key: &str) -> String {
     format!("IDEM#{key}")
 }
 
-/// Partition key of an alert.
-pub fn alert_pk(alert_id: &str) -> String {
-    format!("ALERT#{alert_id}")
-}
-
 /// Partition key of a company of the directory, by normalised domain.
 pub fn company_pk(domain: &str) -> String {
     format!("COMPANY#{domain}")
@@ -124,6 +119,11 @@ pub fn tombstone_pk(email_hash: &str) -> String {
 /// Sort key of an event.
 pub fn event_sk(event_id: &str) -> String {
     format!("{EVENT_PREFIX}{event_id}")
+}
+
+/// Sort key of an alert (its partition is its lead's, [`lead_pk`]).
+pub fn alert_sk(alert_id: &str) -> String {
+    format!("{ALERT_PREFIX}{alert_id}")
 }
 
 /// Sort key of a history entry.

@@ -45,6 +45,8 @@ CREATE TABLE IF NOT EXISTS alerts (
     alert      TEXT NOT NULL
 ) STRICT;
 CREATE INDEX IF NOT EXISTS alerts_by_state ON alerts (state, created_at, id);
+-- a lead's alerts, for erasure; on the JSON, so files written before it need no migration
+CREATE INDEX IF NOT EXISTS alerts_by_lead ON alerts (json_extract(alert, '$.lead_id'));
 CREATE TABLE IF NOT EXISTS outcomes (
     lead_id TEXT PRIMARY KEY,
     outcome TEXT NOT NULL

@@ -368,6 +368,13 @@ impl LeadStore for SqliteStore {
         let lead_id = lead_id.to_string();
         self.call("erase_lead", move |conn| {
             let tx = write_tx(conn)?;
+            // alert payloads carry the person's name and company: none outlives the
+            // erase, whatever its state (also when the lead is already gone, so a retry
+            // cleans up); the expression is the one `alerts_by_lead` indexes
+            let alerts = tx.execute(
+                "DELETE FROM alerts WHERE json_extract(alert, '$.lead_id') = ?1",
+                [&lead_id],
+            )?;
             let email_key: Option<Option<String>> = tx
                 .query_row(
                     "SELECT email_key FROM leads WHERE id = ?1",
@@ -376,6 +383,9 @@ impl LeadStore for SqliteStore {
                 )
                 .optional()?;
             let Some(email_key) = email_key else {
+                if alerts > 0 {
+                    tx.commit()?;
+                }
                 return Ok(false);
             };
             tx.execute("DELETE FROM events WHERE lead_id = ?1", [&lead_id])?;

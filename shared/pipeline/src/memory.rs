@@ -240,6 +240,9 @@ impl LeadStore for MemoryStore {
         let mut state = lock(&self.state);
         // an erased lead keeps no rep busy
         lock(&self.ledger).release(lead_id);
+        // alert payloads carry the person's name and company: none outlives the erase,
+        // whatever its state (also when the lead is already gone, so a retry cleans up)
+        state.alerts.retain(|_, alert| alert.lead_id != lead_id);
         let Some(record) = state.leads.remove(lead_id) else {
             return Ok(false);
         };
