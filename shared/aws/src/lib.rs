@@ -25,6 +25,7 @@ pub mod dynamo;
 pub mod error;
 pub mod lambda;
 pub mod ledger;
+pub mod metrics;
 pub mod sqs;
 pub mod table;
 pub mod telemetry;

@@ -11,6 +11,7 @@ pub mod enrich;
 pub mod envelope;
 pub mod intake;
 pub mod memory;
+pub mod metrics;
 pub mod ports;
 pub mod retry;
 pub mod routing;

@@ -225,6 +225,7 @@ pub async fn deliver_alert(
     }
     match &outcome {
         DeliveryOutcome::Sent { attempts } => {
+            crate::metrics::alert_sent();
             tracing::info!(alert_id = %alert.id, hook = %alert.hook, attempts, "alert sent");
         }
         DeliveryOutcome::Retrying {
@@ -233,6 +234,7 @@ pub async fn deliver_alert(
             tracing::warn!(alert_id = %alert.id, hook = %alert.hook, attempts, %error, "alert attempt failed, will retry");
         }
         DeliveryOutcome::Failed { attempts, error } => {
+            crate::metrics::alert_failed();
             tracing::error!(alert_id = %alert.id, hook = %alert.hook, attempts, %error, "alert failed");
         }
         DeliveryOutcome::Superseded { .. } | DeliveryOutcome::Skipped(_) => {}

@@ -147,6 +147,7 @@ async fn trace_request(mut request: Request, next: Next) -> Response {
         .extensions_mut()
         .insert(RequestId(request_id.clone()));
     async move {
+        let _timer = crate::metrics::time_stage(crate::metrics::MeteredStage::Ingest);
         let mut response = next.run(request).await;
         let status = response.status().as_u16();
         if response.status().is_server_error() {
@@ -198,6 +199,7 @@ fn status_code(status: u16) -> StatusCode {
 
 /// An `application/problem+json` response.
 fn problem(problem: &Problem) -> Response {
+    crate::metrics::refused(problem.status);
     let mut response = (
         status_code(problem.status),
         [(header::CONTENT_TYPE, PROBLEM_CONTENT_TYPE)],

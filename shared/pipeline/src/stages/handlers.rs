@@ -92,6 +92,7 @@ pub async fn enrich_stage_handler(
             &envelope.lead_id,
         ));
     }
+    let _timer = crate::metrics::time_stage(crate::metrics::MeteredStage::Enrich);
     let now = ports.clock.now();
     let outcome = enrich_lead(
         ports.store,
@@ -132,6 +133,7 @@ pub async fn score_stage_handler(
             &envelope.lead_id,
         ));
     }
+    let _timer = crate::metrics::time_stage(crate::metrics::MeteredStage::Score);
     let now = ports.clock.now();
     let outcome = score_lead(
         ports.store,
@@ -142,6 +144,7 @@ pub async fn score_stage_handler(
         &ports.policy,
     )
     .await?;
+    crate::metrics::lead_scored(outcome.card.band, outcome.verdict_changed);
     let route = outcome.verdict_changed
         || outcome
             .verdict_since

@@ -455,6 +455,7 @@ async fn store_submission(
         queued = stage.name(),
         "lead submission stored"
     );
+    crate::metrics::lead_ingested();
     Ok(if created {
         LeadAccepted::Created { lead_id }
     } else {

@@ -360,6 +360,7 @@ pub async fn route_stage_handler(
             &envelope.lead_id,
         ));
     }
+    let _timer = crate::metrics::time_stage(crate::metrics::MeteredStage::Route);
     let now = ports.clock.now();
     let outcome = route_lead(ports.store, route, &envelope.lead_id, now, &ports.policy).await?;
     Ok(Handled {
