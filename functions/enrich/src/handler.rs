@@ -35,6 +35,8 @@ pub struct EnrichFunction {
 
 impl EnrichFunction {
     /// Enriches every well-formed record of the batch; returns the ids to redeliver.
+    ///
+    /// The batch's metrics are flushed before it returns, so Lambda cannot freeze them.
     pub async fn handle(&self, event: &SqsEvent) -> Result<SqsBatchResponse, SqsBatchError> {
         let ports = StagePorts {
             store: self.store.as_ref(),
@@ -43,7 +45,7 @@ impl EnrichFunction {
             policy: self.policy,
         };
         let (ports, directory) = (&ports, self.directory.as_ref());
-        handle_sqs_batch(
+        let response = handle_sqs_batch(
             Stage::Enrich,
             event,
             self.concurrency,
@@ -60,7 +62,9 @@ impl EnrichFunction {
                 Ok::<(), StageError>(())
             },
         )
-        .await
+        .await;
+        leadq_aws::metrics::flush();
+        response
     }
 }
 

@@ -11,6 +11,7 @@ use std::sync::Arc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     telemetry::init()?;
+    leadq_aws::metrics::install("enrich")?;
     let config = Config::from_env()?;
     let sdk = load_sdk_config(Timeouts::default()).await;
     let store = DynamoStore::from_sdk_config(&sdk, config.store);

@@ -21,7 +21,7 @@ use leadq_pipeline::api::{ApiState, LAMBDA_REQUEST_ID_HEADER, router};
 use leadq_pipeline::intake::FieldMapping;
 use std::path::PathBuf;
 use tower::ServiceExt;
-use tower::util::MapRequest;
+use tower::util::{MapRequest, MapResponse};
 
 #[cfg(test)]
 mod fixtures;
@@ -137,12 +137,25 @@ pub fn with_lambda_request_id(mut request: lambda_http::Request) -> lambda_http:
     request
 }
 
-/// The ingest service: the API router behind [`with_lambda_request_id`].
-pub type IngestService = MapRequest<axum::Router, fn(lambda_http::Request) -> lambda_http::Request>;
+/// Flushes the invocation's metrics once its response is ready (the router's bodies are
+/// complete by then), before Lambda can freeze the process; the response is unchanged.
+pub fn flush_metrics(response: axum::response::Response) -> axum::response::Response {
+    leadq_aws::metrics::flush();
+    response
+}
+
+/// The ingest service: the API router behind [`with_lambda_request_id`], then
+/// [`flush_metrics`].
+pub type IngestService = MapResponse<
+    MapRequest<axum::Router, fn(lambda_http::Request) -> lambda_http::Request>,
+    fn(axum::response::Response) -> axum::response::Response,
+>;
 
 /// The service `lambda_http` runs.
 pub fn service(state: ApiState) -> IngestService {
-    router(state).map_request(with_lambda_request_id as fn(_) -> _)
+    router(state)
+        .map_request(with_lambda_request_id as fn(_) -> _)
+        .map_response(flush_metrics as fn(_) -> _)
 }
 
 /// Serves invocations until the Lambda runtime stops the process.

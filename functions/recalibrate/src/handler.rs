@@ -28,6 +28,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use leadq_pipeline::alerts::{
     AlertConfig, AlertConfigError, AlertError, Notifier, deliver_due_alerts,
 };
+use leadq_pipeline::metrics::{MeteredStage, time_stage};
 use leadq_pipeline::stages::decay::{DEFAULT_MAX_PAGES, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use leadq_pipeline::stages::{SweepError, sweep_decay_from};
 use leadq_pipeline::{Clock, LeadStore, WorkQueue};
@@ -341,12 +342,21 @@ pub struct RecalibrateFunction {
 }
 
 impl RecalibrateFunction {
-    /// Runs the job the event names.
+    /// Runs the job the event names, then flushes its metrics (so Lambda cannot freeze
+    /// them); the job's `StageLatency` has stage `recalibrate`.
     pub async fn handle(&self, event: &Value) -> Result<JobReport, RecalibrateError> {
+        let result = self.time_job(event).await;
+        leadq_aws::metrics::flush();
+        result
+    }
+
+    async fn time_job(&self, event: &Value) -> Result<JobReport, RecalibrateError> {
         let request = JobRequest::from_event(event).inspect_err(|error| {
             warn!(error = %error, "schedule event refused; nothing was done");
         })?;
+        let timer = time_stage(MeteredStage::Recalibrate);
         let result = self.run_job(request.clone()).await;
+        drop(timer);
         match &result {
             Ok(report) => info!(job = request.job.name(), report = ?report, "job done"),
             Err(error) => warn!(job = request.job.name(), error = %error, "job failed"),

@@ -12,6 +12,7 @@ use std::sync::Arc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     telemetry::init()?;
+    leadq_aws::metrics::install("recalibrate")?;
     let config = Config::from_env()?;
     let settings = JobSettings::from_lookup(|var| std::env::var(var).ok())?;
     // only the alerts job needs them; without the file it says so when called

@@ -112,6 +112,8 @@ pub struct RouteFunction {
 
 impl RouteFunction {
     /// Routes every well-formed record of the batch; returns the ids to redeliver.
+    ///
+    /// The batch's metrics are flushed before it returns, so Lambda cannot freeze them.
     pub async fn handle(&self, event: &SqsEvent) -> Result<SqsBatchResponse, SqsBatchError> {
         let ports = StagePorts {
             store: self.store.as_ref(),
@@ -126,7 +128,7 @@ impl RouteFunction {
             notifier: self.notifier.as_ref(),
         };
         let (ports, context) = (&ports, &context);
-        handle_sqs_batch(
+        let response = handle_sqs_batch(
             Stage::Route,
             event,
             self.concurrency,
@@ -147,7 +149,9 @@ impl RouteFunction {
                 Ok::<(), StageError>(())
             },
         )
-        .await
+        .await;
+        leadq_aws::metrics::flush();
+        response
     }
 }
 

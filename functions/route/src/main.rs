@@ -12,6 +12,7 @@ use std::sync::Arc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     telemetry::init()?;
+    leadq_aws::metrics::install("route")?;
     let config = Config::from_env()?;
     let route = config_from_lookup(|var| std::env::var(var).ok())?;
     let alerts = route.alerts.unwrap_or_else(|| {

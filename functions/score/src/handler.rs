@@ -71,6 +71,8 @@ pub struct ScoreFunction {
 
 impl ScoreFunction {
     /// Scores every well-formed record of the batch; returns the ids to redeliver.
+    ///
+    /// The batch's metrics are flushed before it returns, so Lambda cannot freeze them.
     pub async fn handle(&self, event: &SqsEvent) -> Result<SqsBatchResponse, SqsBatchError> {
         let ports = StagePorts {
             store: self.store.as_ref(),
@@ -79,7 +81,7 @@ impl ScoreFunction {
             policy: self.policy,
         };
         let (ports, models) = (&ports, self.models.as_ref());
-        handle_sqs_batch(
+        let response = handle_sqs_batch(
             Stage::Score,
             event,
             self.concurrency,
@@ -100,7 +102,9 @@ impl ScoreFunction {
                 Ok::<(), StageError>(())
             },
         )
-        .await
+        .await;
+        leadq_aws::metrics::flush();
+        response
     }
 }
 

@@ -10,6 +10,7 @@ use std::sync::Arc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     telemetry::init()?;
+    leadq_aws::metrics::install("score")?;
     let config = Config::from_env()?;
     let models = model_cache_from_lookup(|var| std::env::var(var).ok())?;
     let sdk = load_sdk_config(Timeouts::default()).await;

@@ -151,6 +151,41 @@ impl CapturedMetrics {
             .collect()
     }
 
+    /// Checks every flushed document: valid EMF ([`validate_emf`]), in namespace
+    /// [`NAMESPACE`], with the `Function` dimension `function` in every dimension set;
+    /// returns how many documents there are.
+    pub fn validate(&self, function: &str) -> Result<usize, MetricsError> {
+        let documents = self.documents();
+        for doc in &documents {
+            validate_emf(doc)?;
+            if doc[FUNCTION] != function {
+                return Err(MetricsError::InvalidEmf(format!(
+                    "{FUNCTION} is not {function:?}: {doc}"
+                )));
+            }
+            for directive in directives(doc) {
+                if directive["Namespace"] != NAMESPACE {
+                    return Err(MetricsError::InvalidEmf(format!(
+                        "namespace is not {NAMESPACE}: {doc}"
+                    )));
+                }
+                let sets = directive["Dimensions"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                if !sets.iter().all(|set| {
+                    set.as_array()
+                        .is_some_and(|keys| keys.iter().any(|key| key == FUNCTION))
+                }) {
+                    return Err(MetricsError::InvalidEmf(format!(
+                        "a dimension set without {FUNCTION}: {doc}"
+                    )));
+                }
+            }
+        }
+        Ok(documents.len())
+    }
+
     /// The values of metric `name` over every document whose dimensions include
     /// `dimensions` (name, value), each document's value or values in order.
     pub fn values(&self, name: &str, dimensions: &[(&str, &str)]) -> Vec<f64> {
@@ -379,5 +414,14 @@ mod tests {
         assert!(captured.values("AlertsSent", &[]).is_empty());
         assert_eq!(captured.documents().len(), 3);
         assert_eq!(captured.documents()[2], json!("not json"));
+        assert!(
+            captured.validate("score").is_err(),
+            "a line that is not EMF"
+        );
+        let valid_only = CapturedMetrics(Arc::new(Mutex::new(
+            format!("{}\n{}\n", valid(), other_band).into_bytes(),
+        )));
+        assert_eq!(valid_only.validate("score"), Ok(2));
+        assert!(valid_only.validate("route").is_err(), "another function's");
     }
 }
