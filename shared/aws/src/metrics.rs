@@ -350,9 +350,12 @@ mod tests {
         assert_eq!(validate_emf(&latency), Ok(()));
     }
 
+    /// A rule a document can break, and how to break it.
+    type Breakage = (&'static str, fn(&mut Value));
+
     #[test]
     fn each_broken_rule_is_named() {
-        let cases: [(&str, fn(&mut Value)); 8] = [
+        let cases: [Breakage; 8] = [
             ("_aws", |d| d["_aws"] = json!(null)),
             ("Timestamp", |d| d["_aws"]["Timestamp"] = json!("now")),
             ("CloudWatchMetrics", |d| {

@@ -123,7 +123,7 @@ pub fn refusal_reason(status: u16) -> Option<&'static str> {
         415 => "unsupported_media_type",
         422 => "invalid_field",
         429 => "rate_limited",
-        400..=499 => "other",
+        other if (400..500).contains(&other) => "other",
         _ => return None,
     })
 }
