@@ -480,6 +480,15 @@ pub trait WriteHook: Send + Sync {
     async fn before_erase(&self, _store: &MemoryStore, _lead_id: &str) -> Result<(), StoreError> {
         Ok(())
     }
+
+    /// Runs before `enqueue_alert`.
+    async fn before_enqueue_alert(
+        &self,
+        _store: &MemoryStore,
+        _alert: &Alert,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// A [`MemoryStore`] that runs a [`WriteHook`] before each lead write and forwards every
@@ -579,6 +588,7 @@ impl<H: WriteHook> LeadStore for HookedStore<H> {
         self.store.release_idempotency(key).await
     }
     async fn enqueue_alert(&self, alert: &Alert) -> Result<bool, StoreError> {
+        self.hook.before_enqueue_alert(&self.store, alert).await?;
         self.store.enqueue_alert(alert).await
     }
     async fn update_alert(&self, alert: &Alert) -> Result<(), StoreError> {

@@ -348,7 +348,9 @@ pub trait LeadStore: Send + Sync {
     async fn add_history(&self, lead_id: &str, entry: &HistoryEntry) -> Result<(), StoreError>;
     /// A lead's score history, oldest first.
     async fn list_history(&self, lead_id: &str) -> Result<Vec<HistoryEntry>, StoreError>;
-    /// Erases a person: the lead, its events, score history and email lock; keeps a tombstone of the hashed email key. Ok(true) if the lead existed.
+    /// Erases a person: the lead, its events, score history, alerts (every state) and email
+    /// lock, and frees its rep's slot; keeps a tombstone of the hashed email key. Ok(true)
+    /// if the lead existed; erasing again removes anything written for it meanwhile.
     async fn erase_lead(&self, lead_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
     /// The tombstone left by erasing the person with this hashed email key.
     async fn find_tombstone(&self, email_hash: &str) -> Result<Option<Tombstone>, StoreError>;

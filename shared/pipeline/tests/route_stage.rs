@@ -6,14 +6,14 @@ mod alerts_support;
 
 use alerts_support::{Receiver, config, hot_lead, now};
 use leadq_pipeline::alerts::{AlertConfig, DeliveryOutcome, HttpNotifier};
-use leadq_pipeline::memory::{MemoryLedger, MemoryQueue, MemoryStore};
+use leadq_pipeline::memory::{HookedStore, MemoryLedger, MemoryQueue, MemoryStore, WriteHook};
 use leadq_pipeline::routing::{Assignee, RoutingConfig, Strategy};
 use leadq_pipeline::stages::{
     AlertAttempt, AssignmentChange, RouteContext, RouteOutcome, StageError, StagePorts, lead_view,
     route_lead, route_stage_handler,
 };
 use leadq_pipeline::{
-    AlertState, Envelope, FixedClock, LeadRecord, LeadStore, RepCaps, RepLedger, RepLoad,
+    Alert, AlertState, Envelope, FixedClock, LeadRecord, LeadStore, RepCaps, RepLedger, RepLoad,
     RetryPolicy, Stage, Take, update_lead_with_retry,
 };
 use leadq_scoring::{Band, NextAction};
@@ -439,4 +439,38 @@ async fn unscored_and_erased_leads_route_to_nobody() {
         0,
         "an erased lead frees its rep"
     );
+}
+
+/// Erases the alert's lead just before its alert is enqueued: an erase that finishes
+/// between the route reading the lead and writing to the outbox.
+struct EraseFirst;
+
+#[async_trait::async_trait]
+impl WriteHook for EraseFirst {
+    async fn before_enqueue_alert(
+        &self,
+        store: &MemoryStore,
+        alert: &Alert,
+    ) -> Result<(), leadq_pipeline::StoreError> {
+        store.erase_lead(&alert.lead_id, now()).await.map(|_| ())
+    }
+}
+
+#[tokio::test]
+async fn an_erase_racing_the_alert_leaves_no_alert_and_sends_nothing() {
+    let world = World::new().await;
+    let store = HookedStore::new(EraseFirst);
+    store.create_lead(&unique("lead-1")).await.expect("create");
+    let raced = route_lead(&store, &world.context(), "lead-1", now(), &policy()).await;
+    assert_eq!(
+        raced,
+        Err(StageError::LeadNotFound {
+            lead_id: "lead-1".into()
+        })
+    );
+    for state in [AlertState::Pending, AlertState::Sent, AlertState::Failed] {
+        let left = store.alerts_in_state(state, 100).await.expect("alerts");
+        assert!(left.is_empty(), "{state:?}: {left:?}");
+    }
+    assert_eq!(world.receiver.received().len(), 0, "nothing was sent");
 }

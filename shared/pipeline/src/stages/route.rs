@@ -320,6 +320,9 @@ fn same_assignee(stored: &Option<Assignment>, next: &Option<Assignment>) -> bool
 }
 
 /// Puts the verdict's alerts in the outbox and tries each newly enqueued one once.
+///
+/// An erase that finished between reading the lead and enqueueing could not see these
+/// alerts; if the lead is gone by now, erasing again removes them and nothing is sent.
 async fn enqueue_alerts(
     store: &dyn LeadStore,
     context: &RouteContext<'_>,
@@ -327,11 +330,21 @@ async fn enqueue_alerts(
     now: DateTime<Utc>,
 ) -> Result<BTreeMap<String, AlertAttempt>, StageError> {
     let mut attempts = BTreeMap::new();
+    let mut queued = Vec::new();
     for alert in alerts_for(record, context.alerts, now) {
-        if !store.enqueue_alert(&alert).await? {
+        if store.enqueue_alert(&alert).await? {
+            queued.push(alert);
+        } else {
             attempts.insert(alert.id, AlertAttempt::AlreadyQueued);
-            continue;
         }
+    }
+    if !queued.is_empty() && store.get_lead(record.id()).await?.is_none() {
+        store.erase_lead(record.id(), now).await?;
+        return Err(StageError::LeadNotFound {
+            lead_id: record.id().to_string(),
+        });
+    }
+    for alert in queued {
         // the alert is safe in the outbox: a failed attempt is the outbox's to retry
         let attempt = match deliver_alert(store, context.notifier, context.alerts, &alert, now)
             .await
