@@ -20,21 +20,22 @@ use aws_sdk_dynamodb::types::{KeyType, ProjectionType, TimeToLiveStatus};
 use leadq_aws::config::{dlq_var, queue_var};
 use leadq_pipeline::Stage;
 use leadq_pipeline::memory::DEFAULT_MAX_RECEIVE_COUNT;
+use leadq_pipeline::metrics;
 use leadq_tests::emulator::{Moto, unique_name, workspace_root};
 use saphyr::{LoadableYamlNode, Scalar, Yaml};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// The metric names of issue 8 (namespace `leadq`); alarms and the dashboard use no other.
+/// The metric names the functions emit (namespace `leadq`); alarms and the dashboard use no other.
 const METRICS: [&str; 7] = [
-    "LeadsIngested",
-    "Refusals",
-    "LeadsScored",
-    "VerdictChanges",
-    "AlertsSent",
-    "AlertsFailed",
-    "StageLatency",
+    metrics::LEADS_INGESTED,
+    metrics::REFUSALS,
+    metrics::LEADS_SCORED,
+    metrics::VERDICT_CHANGES,
+    metrics::ALERTS_SENT,
+    metrics::ALERTS_FAILED,
+    metrics::STAGE_LATENCY,
 ];
 
 fn infra_dir() -> PathBuf {
@@ -474,8 +475,9 @@ fn every_function_has_an_error_alarm_and_metric_alarms_use_the_issue_names() {
             "{binary}: an Errors alarm"
         );
     }
+    let binaries: BTreeSet<String> = functions_by_binary(&template).into_keys().collect();
     for (alarm, body) in &alarms {
-        if body["Properties"]["Namespace"] == "leadq" {
+        if body["Properties"]["Namespace"] == metrics::NAMESPACE {
             let metric = body["Properties"]["MetricName"]
                 .as_str()
                 .unwrap_or_default();
@@ -486,7 +488,13 @@ fn every_function_has_an_error_alarm_and_metric_alarms_use_the_issue_names() {
             let dimensions = body["Properties"]["Dimensions"]
                 .as_array()
                 .expect("dimensions");
-            assert_eq!(dimensions[0]["Name"], "Function", "{alarm}");
+            // each main installs its recorder with its binary's name as the Function value
+            assert_eq!(dimensions[0]["Name"], metrics::FUNCTION, "{alarm}");
+            let function = dimensions[0]["Value"].as_str().unwrap_or_default();
+            assert!(
+                binaries.contains(function),
+                "{alarm}: Function {function:?}"
+            );
         }
     }
     // the dashboard names only the issue's metrics in its leadq namespace
