@@ -1,7 +1,7 @@
 //! The recalibrate Lambda's entry point: wires telemetry, configuration and clients, then runs.
 
 use anyhow::Context;
-use leadq_aws::{Config, DynamoStore, SqsQueue, Timeouts, load_sdk_config, telemetry};
+use leadq_aws::{Config, DynamoStore, ParamEnv, SqsQueue, Timeouts, load_sdk_config, telemetry};
 use leadq_pipeline::SystemClock;
 use leadq_pipeline::alerts::HttpNotifier;
 use leadq_recalibrate::{
@@ -15,8 +15,11 @@ async fn main() -> anyhow::Result<()> {
     leadq_aws::metrics::install("recalibrate")?;
     let config = Config::from_env()?;
     let settings = JobSettings::from_lookup(|var| std::env::var(var).ok())?;
+    let sdk = load_sdk_config(Timeouts::default()).await;
+    // hook URLs and secrets: from the environment, or the SSM parameters `X_PARAM` names
+    let env = ParamEnv::from_process(&sdk).await?;
     // only the alerts job needs them; without the file it says so when called
-    let alerts = match alert_config_from_lookup(|var| std::env::var(var).ok())? {
+    let alerts = match alert_config_from_lookup(|var| env.get(var))? {
         Some(config) => {
             let notifier = HttpNotifier::new(&config.delivery)?;
             Some(AlertDelivery {
@@ -26,7 +29,6 @@ async fn main() -> anyhow::Result<()> {
         }
         None => None,
     };
-    let sdk = load_sdk_config(Timeouts::default()).await;
     let function = RecalibrateFunction {
         store: Arc::new(DynamoStore::from_sdk_config(&sdk, config.store)),
         queue: Arc::new(SqsQueue::from_sdk_config(&sdk, config.queues)),

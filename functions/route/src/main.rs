@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use leadq_aws::ledger::DynamoLedger;
-use leadq_aws::{Config, DynamoStore, SqsQueue, Timeouts, load_sdk_config, telemetry};
+use leadq_aws::{Config, DynamoStore, ParamEnv, SqsQueue, Timeouts, load_sdk_config, telemetry};
 use leadq_pipeline::alerts::{AlertConfig, HttpNotifier};
 use leadq_pipeline::stages::DEFAULT_BATCH_CONCURRENCY;
 use leadq_pipeline::{RetryPolicy, SystemClock};
@@ -14,13 +14,15 @@ async fn main() -> anyhow::Result<()> {
     telemetry::init()?;
     leadq_aws::metrics::install("route")?;
     let config = Config::from_env()?;
-    let route = config_from_lookup(|var| std::env::var(var).ok())?;
+    let sdk = load_sdk_config(Timeouts::default()).await;
+    // hook URLs and secrets: from the environment, or the SSM parameters `X_PARAM` names
+    let env = ParamEnv::from_process(&sdk).await?;
+    let route = config_from_lookup(|var| env.get(var))?;
     let alerts = route.alerts.unwrap_or_else(|| {
         tracing::warn!("{ALERTS_FILE_VAR} is not set: leads are routed but nobody is alerted");
         AlertConfig::default()
     });
     let notifier = HttpNotifier::new(&alerts.delivery)?;
-    let sdk = load_sdk_config(Timeouts::default()).await;
     let store = DynamoStore::from_sdk_config(&sdk, config.store);
     let ledger = DynamoLedger::for_store(&store);
     let function = RouteFunction {

@@ -27,6 +27,7 @@ pub mod lambda;
 pub mod ledger;
 pub mod metrics;
 pub mod sqs;
+pub mod ssm;
 pub mod table;
 pub mod telemetry;
 
@@ -37,3 +38,4 @@ pub use config::{
 pub use dynamo::DynamoStore;
 pub use ledger::DynamoLedger;
 pub use sqs::SqsQueue;
+pub use ssm::{ParamEnv, ParamError};
