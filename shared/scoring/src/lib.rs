@@ -9,7 +9,9 @@
 //! assert!(card.composite <= 100);
 //! ```
 
+pub mod calibration;
 pub mod dataset;
+pub mod label;
 pub mod lead;
 pub mod metrics;
 pub mod model;
@@ -17,6 +19,8 @@ pub mod score;
 pub mod train;
 pub mod verdict;
 
+pub use calibration::{Calibration, CalibrationError, CalibrationOptions};
+pub use label::Label;
 pub use lead::{
     Authority, Company, Consent, Event, EventKind, JobFunction, Lead, Occupation, Outcome,
     OutcomeStatus, Person, Seniority, Utm,
