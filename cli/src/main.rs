@@ -6,6 +6,7 @@ mod error;
 mod input;
 mod report;
 mod score_cmd;
+mod submit;
 
 use clap::{Parser, Subcommand};
 use error::{CliError, EXIT_FAILURE};
@@ -28,6 +29,8 @@ enum Command {
     Backtest(backtest::BacktestArgs),
     /// Manage the company directory the enrich stage looks companies up in.
     Companies(companies::CompaniesArgs),
+    /// Send a lead, events or an outcome to an ingest endpoint, signed as ingest expects.
+    Submit(submit::SubmitArgs),
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -35,6 +38,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Score(args) => score_cmd::run(&args)?,
         Command::Backtest(args) => backtest::run(&args)?,
         Command::Companies(args) => companies::run(&args)?,
+        Command::Submit(args) => submit::run(&args)?,
     }
     Ok(())
 }
@@ -44,13 +48,14 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("leadq: {e:#}");
-            let code = match (
-                e.downcast_ref::<CliError>(),
-                e.downcast_ref::<companies::CompaniesError>(),
-            ) {
-                (Some(cli), _) => cli.exit_code(),
-                (None, Some(companies)) => companies.exit_code(),
-                (None, None) => EXIT_FAILURE,
+            let code = if let Some(cli) = e.downcast_ref::<CliError>() {
+                cli.exit_code()
+            } else if let Some(companies) = e.downcast_ref::<companies::CompaniesError>() {
+                companies.exit_code()
+            } else if let Some(submit) = e.downcast_ref::<submit::SubmitError>() {
+                submit.exit_code()
+            } else {
+                EXIT_FAILURE
             };
             ExitCode::from(code)
         }
