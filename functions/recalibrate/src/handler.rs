@@ -5,7 +5,7 @@
 //! |---|---|
 //! | `decay` | [`sweep_decay`]: leads whose decayed score may have crossed a band edge go to the score queue, in bounded pages |
 //! | `alerts` | [`deliver_due_alerts`]: the outbox's pending alerts whose attempt is due |
-//! | `train` | not built yet (the learning issue): an explicit error, never a silent success |
+//! | `train` | [`train_model`]: trains a challenger calibration on the older outcomes, compares it with the active version on the newest 20%, stores it with its metrics and promotes it only if its AUC is at most 0.005 lower and its calibration error at most 0.02 higher |
 //!
 //! The job is read from the EventBridge event's `detail.job` (a rule or schedule whose
 //! target input is the event with `"detail": {"job": "decay"}`), or from `job` at the top
@@ -30,7 +30,9 @@ use leadq_pipeline::alerts::{
 };
 use leadq_pipeline::metrics::{MeteredStage, time_stage};
 use leadq_pipeline::stages::decay::{DEFAULT_MAX_PAGES, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
-use leadq_pipeline::stages::{SweepError, sweep_decay_from};
+use leadq_pipeline::stages::{
+    ModelJobError, SweepError, TrainReport, TrainSettings, sweep_decay_from, train_model,
+};
 use leadq_pipeline::{Clock, LeadStore, WorkQueue};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -61,7 +63,7 @@ pub enum Job {
     Decay,
     /// Delivery of the outbox's due alerts.
     Alerts,
-    /// Training a new model version (not built yet).
+    /// Training a new model version from outcomes.
     Train,
 }
 
@@ -97,11 +99,9 @@ pub enum RecalibrateError {
     /// The `job` field names no job.
     #[error("unknown job {0:?}: the jobs are {jobs}", jobs = Job::names())]
     UnknownJob(String),
-    /// The `train` job was called before training exists.
-    #[error(
-        "job train: model training is not built yet (it arrives with the learning issue, issue 6); nothing was trained or promoted"
-    )]
-    TrainingNotBuilt,
+    /// Training stopped; nothing was promoted.
+    #[error("job train: {0}")]
+    Train(#[from] ModelJobError),
     /// A field a job does not take.
     #[error("job {job}: field {field} is not taken by this job")]
     FieldNotTaken {
@@ -219,6 +219,8 @@ pub enum JobReport {
         /// Alerts the store could not handle, with why (tried again on the next run).
         errors: Vec<(String, String)>,
     },
+    /// Training: the version stored (if any), whether it was promoted, and why.
+    Train(TrainReport),
 }
 
 /// Why the function's configuration is unusable.
@@ -410,7 +412,14 @@ impl RecalibrateFunction {
                     errors: report.errors,
                 })
             }
-            Job::Train => Err(RecalibrateError::TrainingNotBuilt),
+            Job::Train => {
+                let report =
+                    train_model(self.store.as_ref(), now, &TrainSettings::default()).await?;
+                if report.version.is_none() {
+                    warn!(reason = %report.reason, "nothing trained");
+                }
+                Ok(JobReport::Train(report))
+            }
         }
     }
 }
@@ -435,8 +444,12 @@ mod tests {
     use leadq_pipeline::alerts::{DeliveryError, Hook};
     use leadq_pipeline::envelope::Cause;
     use leadq_pipeline::memory::{MemoryQueue, MemoryStore};
-    use leadq_pipeline::{Alert, AlertState, Envelope, FixedClock, LeadRecord, Stage};
-    use leadq_scoring::{Lead, Person};
+    use leadq_pipeline::{
+        Alert, AlertState, Envelope, FixedClock, HistoryEntry, LeadRecord, Stage,
+    };
+    use leadq_scoring::{
+        Band, Company, Lead, NextAction, Outcome, OutcomeStatus, Person, Seniority,
+    };
     use serde_json::json;
     use std::sync::Mutex;
     use std::time::Duration;
@@ -694,22 +707,124 @@ mod tests {
         assert!(err.to_string().contains(ALERTS_FILE_VAR), "{err}");
     }
 
+    /// Stores `n` leads, each scored (a history entry) an hour apart, with a won or lost
+    /// outcome a day later: software companies and VPs mostly win, the rest mostly lose.
+    async fn scored_leads_with_outcomes(store: &MemoryStore, n: usize) {
+        let start = scheduled() - TimeDelta::days(60);
+        for i in 0..n {
+            let id = format!("lead-{i:03}");
+            let software = i % 2 == 0;
+            let vp = i % 3 == 0;
+            let lead = Lead {
+                id: id.clone(),
+                person: Person {
+                    email: Some(format!("{id}@example.com")),
+                    seniority: Some(if vp {
+                        Seniority::Vp
+                    } else {
+                        Seniority::IndividualContributor
+                    }),
+                    ..Person::default()
+                },
+                company: Company {
+                    industry: Some(if software { "software" } else { "retail" }.into()),
+                    ..Company::default()
+                },
+                ..Lead::default()
+            };
+            let scored_at = start + TimeDelta::hours(i as i64);
+            let record = LeadRecord::new(lead, None, scored_at - TimeDelta::minutes(5));
+            store.create_lead(&record).await.expect("create");
+            let entry = HistoryEntry {
+                at: scored_at,
+                from_band: None,
+                to_band: Band::Mql,
+                next_action: NextAction::Nurture,
+                composite: 50,
+                cause: "new lead".into(),
+                model_version: "rules".into(),
+            };
+            store.add_history(&id, &entry).await.expect("history");
+            // a fixed pattern with noise: 80% of software+VP win, 10% of the others
+            let chance = match (software, vp) {
+                (true, true) => 8,
+                (true, false) | (false, true) => 5,
+                (false, false) => 1,
+            };
+            let won = (i * 7 + 3) % 10 < chance;
+            let outcome = Outcome {
+                lead_id: id.clone(),
+                status: if won {
+                    OutcomeStatus::Won
+                } else {
+                    OutcomeStatus::Lost
+                },
+                amount: None,
+                closed_at: scored_at + TimeDelta::days(1),
+            };
+            store.put_outcome(&outcome).await.expect("outcome");
+        }
+    }
+
     #[tokio::test]
-    async fn the_train_schedule_is_an_explicit_error_until_training_exists() {
-        let world = world(true, JobSettings::default());
-        due_lead(&world.store, "cooling", Some(scheduled())).await;
-        let err = world
-            .function
-            .handle(&fixture(TRAIN))
+    async fn the_train_schedule_without_enough_outcomes_keeps_the_rules_and_says_why() {
+        let world = world(false, JobSettings::default());
+        scored_leads_with_outcomes(&world.store, 20).await;
+        let report = world.function.handle(&fixture(TRAIN)).await.expect("train");
+        let JobReport::Train(report) = &report else {
+            panic!("{report:?}");
+        };
+        assert_eq!((report.version.as_deref(), report.promoted), (None, false));
+        assert!(
+            report.reason.contains("keeping the hand-written rules"),
+            "{}",
+            report.reason
+        );
+        assert_eq!(report.data.examples, 20);
+        assert!(
+            world
+                .store
+                .list_model_versions()
+                .await
+                .expect("list")
+                .is_empty()
+        );
+        assert_eq!(world.store.active_model().await.expect("active"), None);
+        let answer = serde_json::to_value(JobReport::Train(report.clone())).expect("JSON");
+        assert_eq!(answer["job"], "train");
+        assert_eq!(answer["promoted"], false);
+    }
+
+    #[tokio::test]
+    async fn the_train_schedule_stores_and_promotes_a_challenger_better_than_the_rules() {
+        let world = world(false, JobSettings::default());
+        scored_leads_with_outcomes(&world.store, 300).await;
+        let report = world.function.handle(&fixture(TRAIN)).await.expect("train");
+        let JobReport::Train(report) = report else {
+            panic!("{report:?}");
+        };
+        assert!(report.promoted, "{}", report.reason);
+        assert!(report.reason.starts_with("promoted"), "{}", report.reason);
+        let label = report.version.clone().expect("a version");
+        assert_eq!(label, "trained-20261123T120002Z");
+        assert_eq!(
+            (report.data.train_rows, report.data.holdout_rows),
+            (240, 60)
+        );
+        let active = world
+            .store
+            .active_model()
             .await
-            .expect_err("not built yet");
-        assert_eq!(err, RecalibrateError::TrainingNotBuilt);
-        let message = err.to_string();
-        assert!(message.contains("not built yet"), "{message}");
-        assert!(message.contains("issue 6"), "{message}");
+            .expect("active")
+            .expect("set");
+        assert_eq!(active.version, label);
+        assert!(active.promoted);
+        let metrics = leadq_pipeline::stages::version_metrics(&active).expect("metrics");
+        assert!(metrics.calibration.is_some());
+        assert!(!metrics.weight_changes.is_empty());
         assert!(
             score_queue(&world.queue).await.is_empty(),
-            "nothing else ran"
+            "training rescored nothing"
         );
     }
 

@@ -6,6 +6,7 @@
 //! - [`score_lead`]: the ScoreCard, its history and the next decay rescore time;
 //! - [`route_lead`]: the assignment (a rep or the fallback queue) and the verdict's alerts;
 //! - [`process_batch`]: one queue batch with per-record failure;
+//! - [`train_model`] / [`rollback_model`]: learning from outcomes, guarded promotion, rollback;
 //! - [`sweep_decay`]: leads whose decayed score is due to cross a band edge, back to scoring;
 //! - [`enrich_stage_handler`] / [`score_stage_handler`]: one envelope, then the follow-up.
 
@@ -17,6 +18,7 @@ pub mod handlers;
 pub mod ingest;
 pub mod route;
 pub mod score;
+pub mod train;
 
 pub use batch::{
     BatchReport, DEFAULT_BATCH_CONCURRENCY, RecordFailure, process_batch, process_batch_bounded,
@@ -36,7 +38,11 @@ pub use ingest::{
 pub use route::{
     AlertAttempt, AssignmentChange, RouteContext, RouteOutcome, route_lead, route_stage_handler,
 };
-pub use score::{ModelCache, ScoreOutcome, next_band_change, score_lead};
+pub use score::{ActiveModel, ModelCache, ScoreOutcome, next_band_change, score_lead};
+pub use train::{
+    ModelJobError, RollbackReport, TrainReport, TrainSettings, VersionKind, VersionMetrics,
+    rollback_model, train_model, version_kind, version_metrics,
+};
 
 use crate::envelope::Stage;
 use crate::ports::{QueueError, StoreError};
@@ -72,6 +78,14 @@ pub enum StageError {
         version: String,
         /// Why it was refused.
         error: ModelError,
+    },
+    /// The active model version's stored calibration is unreadable.
+    #[error("model version {version}: its calibration cannot be used: {error}")]
+    Calibration {
+        /// The stored version label.
+        version: String,
+        /// Why it was refused.
+        error: String,
     },
     /// An envelope reached the wrong stage's handler.
     #[error("lead {lead_id}: a {got} envelope reached the {expected} stage")]

@@ -1,10 +1,14 @@
-//! The score stage: the ScoreCard, its history, and when decay will next change the band.
+//! The score stage: the ScoreCard (with the active version's calibrated probability, once
+//! a version has learned from outcomes), its history, and when decay will next change the band.
 
 use super::StageError;
+use super::train::version_metrics;
 use crate::ports::{HistoryEntry, LeadRecord, LeadStore, StoreError};
 use crate::retry::RetryPolicy;
 use chrono::{DateTime, TimeDelta, Utc};
-use leadq_scoring::{Band, Event, Lead, Model, NextAction, ScoreCard, score, score_into};
+use leadq_scoring::{
+    Band, Calibration, Event, Lead, Model, NextAction, ScoreCard, score, score_into,
+};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,8 +27,18 @@ pub struct ModelCache {
 struct CachedModel {
     /// The stored version label; `None` for the shipped default.
     label: Option<String>,
-    model: Arc<Model>,
+    active: ActiveModel,
     checked_at: DateTime<Utc>,
+}
+
+/// The rules to score with and, for a trained version, the calibration that turns a card
+/// into a conversion probability.
+#[derive(Debug, Clone)]
+pub struct ActiveModel {
+    /// The rules.
+    pub model: Arc<Model>,
+    /// The learned calibration (`None`: rules only, cards carry no probability).
+    pub calibration: Option<Arc<Calibration>>,
 }
 
 impl Default for ModelCache {
@@ -57,11 +71,20 @@ impl ModelCache {
         store: &dyn LeadStore,
         now: DateTime<Utc>,
     ) -> Result<Arc<Model>, StageError> {
+        Ok(self.get_active(store, now).await?.model)
+    }
+
+    /// The model and calibration to score with at `now`.
+    pub async fn get_active(
+        &self,
+        store: &dyn LeadStore,
+        now: DateTime<Utc>,
+    ) -> Result<ActiveModel, StageError> {
         if let Some(cached) = self.lock().as_ref()
             && now >= cached.checked_at
             && now - cached.checked_at < self.ttl
         {
-            return Ok(Arc::clone(&cached.model));
+            return Ok(cached.active.clone());
         }
         let active = store.active_model().await?;
         let label = active.as_ref().map(|version| version.version.clone());
@@ -69,24 +92,38 @@ impl ModelCache {
             && cached.label == label
         {
             cached.checked_at = now;
-            return Ok(Arc::clone(&cached.model));
+            return Ok(cached.active.clone());
         }
-        let model = match active {
+        let loaded = match active {
             Some(version) => {
-                Model::from_toml_str(&version.model_toml).map_err(|error| StageError::Model {
-                    version: version.version.clone(),
-                    error,
-                })?
+                let model = Model::from_toml_str(&version.model_toml).map_err(|error| {
+                    StageError::Model {
+                        version: version.version.clone(),
+                        error,
+                    }
+                })?;
+                let calibration = version_metrics(&version)
+                    .map_err(|error| StageError::Calibration {
+                        version: version.version.clone(),
+                        error: error.to_string(),
+                    })?
+                    .calibration;
+                ActiveModel {
+                    model: Arc::new(model),
+                    calibration: calibration.map(Arc::new),
+                }
             }
-            None => Model::default_model(),
+            None => ActiveModel {
+                model: Arc::new(Model::default_model()),
+                calibration: None,
+            },
         };
-        let model = Arc::new(model);
         *self.lock() = Some(CachedModel {
             label,
-            model: Arc::clone(&model),
+            active: loaded.clone(),
             checked_at: now,
         });
-        Ok(model)
+        Ok(loaded)
     }
 }
 
@@ -123,7 +160,8 @@ pub async fn score_lead(
     now: DateTime<Utc>,
     policy: &RetryPolicy,
 ) -> Result<ScoreOutcome, StageError> {
-    let model = models.get(store, now).await?;
+    let active = models.get_active(store, now).await?;
+    let model = &active.model;
     let mut attempt = 0;
     let (card, previous, rescore_at, written) = loop {
         attempt += 1;
@@ -134,8 +172,11 @@ pub async fn score_lead(
             .into_iter()
             .map(|stored| stored.event)
             .collect();
-        let card = score(&record.lead, &events, &model, now);
-        let rescore_at = next_band_change(&record.lead, &events, &model, now);
+        let mut card = score(&record.lead, &events, model, now);
+        if let Some(calibration) = &active.calibration {
+            calibration.apply(&mut card);
+        }
+        let rescore_at = next_band_change(&record.lead, &events, model, now);
         let previous = record.card.as_ref().map(|c| (c.band, c.next_action));
         if let Some(stored) = &record.card
             && record.rescore_at == rescore_at
