@@ -39,6 +39,8 @@ pub enum Access {
     ListAlerts,
     /// `POST /v1/alerts/{id}/resend`: put a failed alert back in the outbox.
     ResendAlert,
+    /// `GET /v1/models[/{version}]`, `POST /v1/models/{version}/rollback`: model versions.
+    Models,
 }
 
 /// One thing an API key may do.
@@ -56,13 +58,15 @@ pub enum Scope {
     Erase,
     /// Read the alert outbox and re-send failed alerts.
     Alerts,
+    /// List and show model versions, roll the active model back.
+    Models,
     /// Everything.
     All,
 }
 
 impl Scope {
     /// A scope by its name: a source name, `events`, `outcomes`, `read`, `erase`,
-    /// `alerts` or `*`.
+    /// `alerts`, `models` or `*`.
     pub fn from_name(name: &str) -> Option<Scope> {
         match name.trim() {
             "*" => Some(Scope::All),
@@ -71,6 +75,7 @@ impl Scope {
             "read" => Some(Scope::Read),
             "erase" => Some(Scope::Erase),
             "alerts" => Some(Scope::Alerts),
+            "models" => Some(Scope::Models),
             other => Source::from_name(other).map(Scope::Source),
         }
     }
@@ -84,7 +89,8 @@ impl Scope {
             | (Scope::Outcomes, Access::Outcomes)
             | (Scope::Read, Access::Read)
             | (Scope::Erase, Access::Erase)
-            | (Scope::Alerts, Access::ListAlerts | Access::ResendAlert) => true,
+            | (Scope::Alerts, Access::ListAlerts | Access::ResendAlert)
+            | (Scope::Models, Access::Models) => true,
             // alerts say what the leads say: whoever may read leads may list them
             (Scope::Read, Access::ListAlerts) => true,
             _ => false,
@@ -261,8 +267,8 @@ impl IngestAuth {
     /// `LEADQ_API_KEYS` is a comma-separated list of `name:scopes:key`, where `scopes`
     /// is `+`-separated: a source (`generic`, `hubspot`, `typeform`) lets the key submit
     /// leads from that source only; `events`, `outcomes`, `read` and `erase` allow those
-    /// endpoints; `alerts` lists and re-sends alerts (`read` may list them too); `*`
-    /// allows everything. The key is the rest of the entry (it may hold
+    /// endpoints; `alerts` lists and re-sends alerts (`read` may list them too); `models`
+    /// lists, shows and rolls back model versions; `*` allows everything. The key is the rest of the entry (it may hold
     /// `:` but not `,`) and has at least 16 characters. For example:
     /// `hubspot-webhook:hubspot:hs_4f9...,tracker:events:tr_a81...,crm:outcomes+read:crm_77e...`.
     /// Unset or empty variables mean no secret / no keys.
@@ -352,7 +358,7 @@ pub fn parse_api_keys(text: &str) -> Result<Vec<ApiKey>, AuthConfigError> {
                     return Err(AuthConfigError::Key {
                         index,
                         reason: format!(
-                            "unknown scope `{}`; one of: generic, hubspot, typeform, events, outcomes, read, erase, alerts, *",
+                            "unknown scope `{}`; one of: generic, hubspot, typeform, events, outcomes, read, erase, alerts, models, *",
                             scope.trim().chars().take(32).collect::<String>()
                         ),
                     });

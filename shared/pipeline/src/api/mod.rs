@@ -18,6 +18,8 @@
 //! | `DELETE /v1/leads/{id}` | 204 |
 //! | `GET /v1/alerts?state=pending\|sent\|failed[&limit=N]` | 200 `{state, alerts}`, oldest first |
 //! | `POST /v1/alerts/{id}/resend` | 200 with the alert, pending again; 409 unless it was failed |
+//! | `GET /v1/models`, `GET /v1/models/{version}` | 200 with the stored model versions / one in full; 404 unknown |
+//! | `POST /v1/models/{version}/rollback` | 200 `{from, to, record}`: the active model points at that older version; 404 unknown, 409 already active |
 //!
 //! Every request is logged in one span carrying its request id (from `x-request-id` or
 //! `lambda-runtime-aws-request-id`, else generated) and, once known, its lead id; the
@@ -25,8 +27,13 @@
 
 mod alerts;
 mod auth;
+mod models;
 
 pub use alerts::{AlertView, DEFAULT_ALERT_LIMIT, MAX_ALERT_LIMIT};
+pub use models::{
+    MAX_ROLLBACK_REASON_CHARS, VersionDetail, VersionList, VersionSummary, list_versions,
+    show_version,
+};
 
 pub use auth::{
     API_KEY_HEADER, API_KEYS_ENV, Access, ApiKey, AuthConfigError, AuthError, Caller, IngestAuth,
@@ -111,6 +118,12 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/outcomes", post(post_outcome))
         .route("/v1/alerts", axum::routing::get(alerts::get_alerts))
         .route("/v1/alerts/{id}/resend", post(alerts::post_resend))
+        .route("/v1/models", axum::routing::get(models::get_models))
+        .route(
+            "/v1/models/{version}",
+            axum::routing::get(models::get_model),
+        )
+        .route("/v1/models/{version}/rollback", post(models::post_rollback))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(trace_request))
