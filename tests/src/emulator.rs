@@ -40,8 +40,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// How to install the pinned emulator (the README's test command runs the script).
 pub const MOTO_INSTALL: &str = "scripts/install-moto.sh (run by scripts/test), which installs the pinned moto[server] into .venv";
 
-/// Receives after which a failed test message moves to its dead-letter queue.
-pub const MAX_RECEIVE_COUNT: u32 = 3;
+/// Receives after which a failed test message moves to its dead-letter queue: the
+/// template's `maxReceiveCount`, which is also the local queues' (the template test checks).
+pub const MAX_RECEIVE_COUNT: u32 = leadq_pipeline::memory::DEFAULT_MAX_RECEIVE_COUNT;
 
 /// How long a starting server may take to answer.
 const START_PATIENCE: Duration = Duration::from_secs(60);

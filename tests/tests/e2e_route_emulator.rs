@@ -4,6 +4,7 @@
 //!
 //! Requires the moto server (`scripts/test` installs it); without it these tests fail.
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -11,6 +12,7 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use http_body_util::BodyExt;
 use leadq_aws::directory::DynamoDirectory;
 use leadq_aws::ledger::DynamoLedger;
+use leadq_aws::table::{item_size, write_units};
 use leadq_aws::{DynamoStore, QueueConfig, SqsQueue};
 use leadq_enrich::EnrichFunction;
 use leadq_pipeline::alerts::{AlertConfig, HttpNotifier};
@@ -192,6 +194,7 @@ fn alert_config(receiver_url: &str, max_attempts: u32) -> AlertConfig {
 
 /// The Lambdas of the pipeline on one fresh table and fresh queues of the emulator.
 struct Pipeline {
+    moto: Moto,
     store: Arc<DynamoStore>,
     ledger: Arc<DynamoLedger>,
     sqs: aws_sdk_sqs::Client,
@@ -283,6 +286,7 @@ impl Pipeline {
             settings: JobSettings::default(),
         };
         Pipeline {
+            moto,
             store,
             ledger,
             sqs,
@@ -643,26 +647,46 @@ async fn a_form_post_ends_in_a_signed_alert_and_an_assignment_that_says_why() {
         "gdpr_consent": true,
         "page": "/demo"
     });
+    // each step's own DynamoDB calls and SQS sends, for the cost figures in BENCHMARKS.md
+    let calls = pipeline.moto.calls().clone();
+    let mut phases = Vec::new();
+    let mut phase = |name: &'static str| {
+        let counted = own_calls(&calls.snapshot());
+        calls.reset();
+        eprintln!("calls for one hot lead, {name}: {counted:?}");
+        phases.push((name, counted));
+    };
+    calls.reset();
     let (status, created) = pipeline.api("POST", "/v1/leads", Some(&form)).await;
     assert_eq!(status, 201, "{created}");
     let lead_id = created["lead_id"].as_str().expect("a lead id").to_string();
-    let (status, stored) = pipeline
-        .api(
-            "POST",
-            "/v1/events",
-            Some(&buying_events(&lead_id, t0() - TimeDelta::hours(3))),
-        )
-        .await;
+    phase("ingest form");
+    let events = buying_events(&lead_id, t0() - TimeDelta::hours(3));
+    let (status, stored) = pipeline.api("POST", "/v1/events", Some(&events)).await;
     assert_eq!(status, 200, "{stored}");
+    phase("ingest events");
 
     // the Lambdas, each fed by its queue
     let enriched = pipeline.drain_enrich().await;
     assert_eq!(total(&enriched).1, 0, "{enriched:?}");
+    phase("enrich");
     let scored = pipeline.drain_score().await;
     assert_eq!(total(&scored).1, 0, "{scored:?}");
+    phase("score");
     let routed = pipeline.drain_route().await;
     let (received, failed, _) = total(&routed);
     assert!(received >= 1 && failed == 0, "{routed:?}");
+    phase("route");
+    let dynamodb: usize = phases
+        .iter()
+        .flat_map(|(_, counted)| counted.iter())
+        .filter(|(op, _)| !op.starts_with("SendMessage"))
+        .map(|(_, n)| n)
+        .sum();
+    // guards the cost figures in BENCHMARKS.md (50 calls when measured) from creeping up
+    // unnoticed; the margin is for retried attempts, which the counter also counts
+    assert!(dynamodb <= 60, "{dynamodb} DynamoDB calls: {phases:?}");
+    print_item_sizes(&pipeline).await;
 
     let record = pipeline
         .store
@@ -728,6 +752,50 @@ async fn a_form_post_ends_in_a_signed_alert_and_an_assignment_that_says_why() {
             .as_deref(),
         Some(rep.as_str())
     );
+}
+
+/// Prints the size of every item in the table by kind (partition and sort key prefixes),
+/// with the write units a plain write of it costs: the cost figures' item sizes.
+async fn print_item_sizes(pipeline: &Pipeline) {
+    let page = pipeline
+        .moto
+        .dynamodb()
+        .scan()
+        .table_name(pipeline.store.table_name())
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("scan");
+    let prefix =
+        |item: &std::collections::HashMap<String, AttributeValue>, key: &str| match item.get(key) {
+            Some(AttributeValue::S(s)) => s.split('#').next().unwrap_or_default().to_string(),
+            _ => String::new(),
+        };
+    let mut sizes: BTreeMap<String, Vec<(usize, usize)>> = BTreeMap::new();
+    for item in page.items.unwrap_or_default() {
+        let kind = format!("{}/{}", prefix(&item, "pk"), prefix(&item, "sk"));
+        let entry = sizes.entry(kind).or_default();
+        entry.push((item_size(&item), write_units(&item, false)));
+    }
+    for (kind, sizes) in &sizes {
+        eprintln!("items {kind}: (bytes, write units) {sizes:?}");
+    }
+}
+
+/// The calls the functions make themselves: DynamoDB and SQS sends (receiving and deleting
+/// are the event source mapping's, not billed to the functions' code).
+fn own_calls(calls: &BTreeMap<String, usize>) -> BTreeMap<String, usize> {
+    calls
+        .iter()
+        .filter(|(op, _)| op.starts_with("DynamoDB") || op.starts_with("AmazonSQS.SendMessage"))
+        .map(|(op, n)| {
+            (
+                op.replace("DynamoDB_20120810.", "")
+                    .replace("AmazonSQS.", ""),
+                *n,
+            )
+        })
+        .collect()
 }
 
 /// Stores `count` hot leads (ideal, with fresh buying signals) and queues their routing.

@@ -4,7 +4,7 @@
 
 use chrono::Duration as TimeDelta;
 use leadq_aws::table::{self, GSI1, GSI2, Item, TTL, item_size, write_units};
-use leadq_aws::{DynamoStore, Timeouts};
+use leadq_aws::{DynamoStore, StoreConfig, Timeouts};
 use leadq_pipeline::envelope::MAX_MESSAGE_BYTES;
 use leadq_pipeline::{
     Claim, Created, Envelope, HistoryEntry, LeadStore, QueueError, Stage, StoreError, StoredEvent,
@@ -766,8 +766,20 @@ fn fail_fast() -> Timeouts {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_emulator_fails_calls_fast_naming_the_operation() {
     let mut private = MotoProcess::start().expect("a private moto_server");
+    // set up with the usual timeouts: a creation retried after a slow first attempt
+    // would find its own table and fail; only the calls after the stop need failing fast
+    let setup = Moto::on(private.endpoint())
+        .dynamo_store()
+        .await
+        .expect("a table");
     let moto = Moto::on(private.endpoint()).with_timeouts(fail_fast());
-    let store = moto.dynamo_store().await.expect("a table");
+    let store = DynamoStore::new(
+        moto.dynamodb(),
+        StoreConfig {
+            table_name: setup.table_name().to_string(),
+            event_retention: None,
+        },
+    );
     let queue = moto.sqs_queue().await.expect("queues");
     store
         .create_lead(&lead_record("lead-1", None))

@@ -410,6 +410,11 @@ fn each_stage_queue_redrives_outlives_its_consumer_and_reports_item_failures() {
             json!(DEFAULT_MAX_RECEIVE_COUNT),
             "{queue_name}: dead-letters after as many receives as the local queues"
         );
+        assert_eq!(
+            redrive["maxReceiveCount"],
+            json!(leadq_tests::emulator::MAX_RECEIVE_COUNT),
+            "{queue_name}: dead-letters after as many receives as the emulator tests' queues"
+        );
         let dlq_name = redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]
             .as_str()
             .unwrap_or_else(|| panic!("{queue_name}: deadLetterTargetArn is !GetAtt <dlq>.Arn"));
