@@ -570,19 +570,31 @@ async fn the_decay_job_rescores_a_hot_lead_lower_three_half_lives_later_and_says
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn train_and_unknown_jobs_fail_the_invocation_and_do_nothing() {
+async fn an_unknown_job_fails_and_training_without_outcomes_keeps_the_rules() {
     let pipeline = Pipeline::start().await;
     let mut record = LeadRecord::new(ideal_lead("due"), None, t0());
     record.rescore_at = Some(t0() - TimeDelta::hours(1));
     pipeline.store.create_lead(&record).await.expect("create");
-    for file in ["train.json", "unknown-job.json"] {
-        let err = pipeline
-            .recalibrate
-            .handle(&schedule(file))
-            .await
-            .expect_err(file);
-        assert!(!err.to_string().is_empty());
-    }
+    let err = pipeline
+        .recalibrate
+        .handle(&schedule("unknown-job.json"))
+        .await
+        .expect_err("no such job");
+    assert!(err.to_string().contains("unknown job"), "{err}");
+
+    // no outcomes yet: the train job succeeds, stores nothing and says why
+    let report = pipeline
+        .recalibrate
+        .handle(&schedule("train.json"))
+        .await
+        .expect("the train job runs");
+    let JobReport::Train(report) = &report else {
+        panic!("{report:?}");
+    };
+    assert_eq!((report.version.as_deref(), report.promoted), (None, false));
+    assert!(report.reason.contains("outcome"), "{}", report.reason);
+    let versions = pipeline.store.list_model_versions().await.expect("list");
+    assert!(versions.is_empty(), "{versions:?}");
     assert!(pipeline.take(Stage::Score).await.is_empty());
 }
 
