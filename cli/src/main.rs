@@ -4,6 +4,7 @@ mod backtest;
 mod companies;
 mod error;
 mod input;
+mod models;
 mod report;
 mod score_cmd;
 mod submit;
@@ -31,6 +32,8 @@ enum Command {
     Companies(companies::CompaniesArgs),
     /// Send a lead, events or an outcome to an ingest endpoint, signed as ingest expects.
     Submit(submit::SubmitArgs),
+    /// List, show and roll back the model versions of the local store.
+    Models(models::ModelsArgs),
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -39,6 +42,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Backtest(args) => backtest::run(&args)?,
         Command::Companies(args) => companies::run(&args)?,
         Command::Submit(args) => submit::run(&args)?,
+        Command::Models(args) => models::run(&args)?,
     }
     Ok(())
 }
@@ -54,6 +58,8 @@ fn main() -> ExitCode {
                 companies.exit_code()
             } else if let Some(submit) = e.downcast_ref::<submit::SubmitError>() {
                 submit.exit_code()
+            } else if let Some(models) = e.downcast_ref::<models::ModelsError>() {
+                models.exit_code()
             } else {
                 EXIT_FAILURE
             };
