@@ -273,6 +273,69 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn with_a_trained_version_active_stored_cards_carry_its_probability() {
+        use leadq_pipeline::ModelVersion;
+        use leadq_pipeline::stages::VersionMetrics;
+        use leadq_scoring::Calibration;
+        use leadq_scoring::model::DEFAULT_MODEL_TOML;
+
+        let event = batch();
+        let world = world(&event).await;
+        // every composite point worth 0.05 log-odds, from -3 at zero
+        let calibration = Calibration {
+            intercept: -3.0,
+            prior_intercept: -3.0,
+            prior_slope: 0.05,
+            features: Vec::new(),
+            rows: 100,
+            won: 40,
+            prior_strength: 50.0,
+        };
+        let metrics = VersionMetrics {
+            calibration: Some(calibration.clone()),
+            ..VersionMetrics::default()
+        };
+        let trained = ModelVersion {
+            version: "trained-1".into(),
+            created_at: now(),
+            model_toml: DEFAULT_MODEL_TOML.replacen(
+                "version = \"rules-default-2026.11\"",
+                "version = \"trained-1\"",
+                1,
+            ),
+            metrics_json: Some(serde_json::to_string(&metrics).expect("json")),
+            promoted: true,
+            reason: "promoted".into(),
+        };
+        assert!(world.store.put_model_version(&trained).await.expect("put"));
+        world
+            .store
+            .set_active_model("trained-1")
+            .await
+            .expect("activate");
+
+        world.function.handle(&event).await.expect("per record");
+        let sent = routed(&world.queue).await;
+        assert_eq!(sent.len(), 9);
+        for envelope in &sent {
+            let card = world
+                .store
+                .get_lead(&envelope.lead_id)
+                .await
+                .expect("get")
+                .expect("lead")
+                .card
+                .expect("scored");
+            assert_eq!(&*card.model_version, "trained-1");
+            let p = card.probability.expect("a calibrated probability");
+            let exact = card.composite_exact();
+            let expected = 1.0 / (1.0 + (-(-3.0 + 0.05 * exact)).exp());
+            assert!((p - expected).abs() < 1e-9, "{p} vs {expected}");
+            assert_eq!(calibration.probability(&card), Some(p));
+        }
+    }
+
+    #[tokio::test]
     async fn a_redelivered_batch_adds_no_history_and_later_work_routes_nothing() {
         let event = batch();
         let world = world(&event).await;
