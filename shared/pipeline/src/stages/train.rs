@@ -4,7 +4,8 @@
 //! - [`train_model`]: the `train` job. Each stored outcome is paired with the lead's card as
 //!   it was when last scored before the deal closed (the latest history entry at or before
 //!   `closed_at`; the lead rescored as of that time with only the events received by then,
-//!   so nothing that happened later leaks in). The oldest 80% train the challenger, the
+//!   so nothing that happened later leaks in; the history keeps verdicts, not cards, so the
+//!   lead's own fields are read as stored now). The oldest 80% train the challenger, the
 //!   newest 20% judge it against the active version. The challenger is promoted only if its
 //!   holdout AUC is at most [`MAX_AUC_DROP`] lower and its calibration error at most
 //!   [`MAX_ECE_RISE`] higher. Every trained version is stored, promoted or not, with its
@@ -15,10 +16,13 @@
 
 use crate::ports::{LeadStore, ModelVersion, StoreError};
 use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
 use leadq_scoring::calibration::{Calibration, CalibrationError, CalibrationOptions, FeatureKind};
 use leadq_scoring::metrics::{MetricsError, brier_score, calibration, log_loss, roc_auc};
 use leadq_scoring::model::DEFAULT_MODEL_TOML;
-use leadq_scoring::{Event, Model, ModelConfig, ModelError, OutcomeStatus, ScoreCard, score};
+use leadq_scoring::{
+    Event, Model, ModelConfig, ModelError, Outcome, OutcomeStatus, ScoreCard, score,
+};
 use serde::{Deserialize, Serialize};
 
 /// A challenger may have an AUC at most this much lower than the active model's.
@@ -281,6 +285,9 @@ async fn active(store: &dyn LeadStore) -> Result<Active, ModelJobError> {
     }
 }
 
+/// Leads read at once while building the training set (each is three store reads).
+const READ_CONCURRENCY: usize = 16;
+
 /// Pairs each stored outcome with the lead's card as of its last scoring before closing,
 /// oldest first. Returns the examples and how many outcomes were left out.
 async fn examples(
@@ -289,34 +296,17 @@ async fn examples(
 ) -> Result<(usize, Vec<Example>), ModelJobError> {
     let outcomes = store.list_outcomes().await?;
     let total = outcomes.len();
-    let mut out = Vec::with_capacity(total);
-    for outcome in outcomes {
-        let Some(record) = store.get_lead(&outcome.lead_id).await? else {
-            continue; // erased since
-        };
-        let history = store.list_history(&outcome.lead_id).await?;
-        let Some(scored_at) = history
-            .iter()
-            .map(|entry| entry.at)
-            .filter(|&at| at <= outcome.closed_at)
-            .max()
-        else {
-            continue; // never scored before the deal closed: nothing to learn from
-        };
-        // only what the score stage could have seen then
-        let events: Vec<Event> = store
-            .list_events(&outcome.lead_id)
-            .await?
+    let found: Vec<Result<Option<Example>, StoreError>> = futures_util::stream::iter(
+        outcomes
             .into_iter()
-            .filter(|stored| stored.received_at <= scored_at && stored.event.at <= scored_at)
-            .map(|stored| stored.event)
-            .collect();
-        out.push(Example {
-            closed_at: outcome.closed_at,
-            lead_id: outcome.lead_id.clone(),
-            card: score(&record.lead, &events, model, scored_at),
-            won: outcome.status == OutcomeStatus::Won,
-        });
+            .map(|outcome| example(store, model, outcome)),
+    )
+    .buffer_unordered(READ_CONCURRENCY)
+    .collect()
+    .await;
+    let mut out = Vec::with_capacity(total);
+    for example in found {
+        out.extend(example?);
     }
     out.sort_by(|a, b| {
         a.closed_at
@@ -325,6 +315,41 @@ async fn examples(
     });
     let skipped = total - out.len();
     Ok((skipped, out))
+}
+
+/// One outcome with the lead's card as of its last scoring at or before `closed_at`;
+/// `None` if the lead is gone or was never scored before the deal closed.
+async fn example(
+    store: &dyn LeadStore,
+    model: &Model,
+    outcome: Outcome,
+) -> Result<Option<Example>, StoreError> {
+    let Some(record) = store.get_lead(&outcome.lead_id).await? else {
+        return Ok(None); // erased since
+    };
+    let history = store.list_history(&outcome.lead_id).await?;
+    let Some(scored_at) = history
+        .iter()
+        .map(|entry| entry.at)
+        .filter(|&at| at <= outcome.closed_at)
+        .max()
+    else {
+        return Ok(None); // nothing to learn from
+    };
+    // only what the score stage could have seen then
+    let events: Vec<Event> = store
+        .list_events(&outcome.lead_id)
+        .await?
+        .into_iter()
+        .filter(|stored| stored.received_at <= scored_at && stored.event.at <= scored_at)
+        .map(|stored| stored.event)
+        .collect();
+    Ok(Some(Example {
+        closed_at: outcome.closed_at,
+        card: score(&record.lead, &events, model, scored_at),
+        won: outcome.status == OutcomeStatus::Won,
+        lead_id: outcome.lead_id,
+    }))
 }
 
 /// AUC, log loss, Brier score and ECE of probabilities (with `ranking` for the AUC).
