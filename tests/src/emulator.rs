@@ -398,6 +398,23 @@ pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}-{}-{n}-{nanos}", std::process::id())
 }
 
+/// Stores `value` as an SSM SecureString named `name` (moto emulates SSM too).
+pub async fn put_secure_string(client: &aws_sdk_ssm::Client, name: &str, value: &str) {
+    client
+        .put_parameter()
+        .name(name)
+        .value(value)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "put the parameter {name}: {}",
+                aws_sdk_ssm::error::DisplayErrorContext(e)
+            )
+        });
+}
+
 /// The contract suite's harness on the emulator; [`Harness`] calls return fresh resources.
 #[derive(Debug, Clone)]
 pub struct Moto {
@@ -446,6 +463,11 @@ impl Moto {
             .interceptor(self.counter.clone())
             .build();
         aws_sdk_dynamodb::Client::from_conf(config)
+    }
+
+    /// An SSM client for this test (not counted: only start-up reads secrets).
+    pub fn ssm(&self) -> aws_sdk_ssm::Client {
+        aws_sdk_ssm::Client::new(&sdk_config(&self.endpoint, self.timeouts))
     }
 
     /// An SQS client for this test (counted).

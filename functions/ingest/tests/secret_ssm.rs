@@ -7,7 +7,6 @@
 #[path = "../src/fixtures.rs"]
 mod fixtures;
 
-use aws_sdk_ssm::types::ParameterType;
 use chrono::DateTime;
 use fixtures::{FIXTURE_SECRET, SIGNED_AT, fixture_specs};
 use leadq_ingest::{SECRET_PARAM_VAR, SecretError, resolve_ingest_secret, service};
@@ -15,15 +14,14 @@ use leadq_pipeline::api::{ApiState, IngestAuth, SECRET_ENV};
 use leadq_pipeline::intake::FieldMapping;
 use leadq_pipeline::memory::{MemoryQueue, MemoryStore};
 use leadq_pipeline::{FixedClock, RetryPolicy};
-use leadq_tests::emulator::{Moto, emulator_timeouts, sdk_config, unique_name};
+use leadq_tests::emulator::{Moto, put_secure_string, unique_name};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use tower::ServiceExt;
 
 fn ssm() -> aws_sdk_ssm::Client {
-    let moto = Moto::shared();
-    aws_sdk_ssm::Client::new(&sdk_config(moto.endpoint(), emulator_timeouts()))
+    Moto::shared().ssm()
 }
 
 fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
@@ -36,14 +34,7 @@ fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
 
 async fn put_secret(client: &aws_sdk_ssm::Client, value: &str) -> String {
     let name = format!("/leadq/{}/ingest-secret", unique_name("ssm"));
-    client
-        .put_parameter()
-        .name(&name)
-        .value(value)
-        .r#type(ParameterType::SecureString)
-        .send()
-        .await
-        .expect("put the parameter");
+    put_secure_string(client, &name, value).await;
     name
 }
 

@@ -5,10 +5,9 @@
 //! Needs `moto_server` like every emulator test: missing, the test fails and says how to
 //! install it; it never skips.
 
-use aws_sdk_ssm::types::ParameterType;
 use leadq_aws::{ParamEnv, ParamError};
 use leadq_route::{ALERTS_FILE_VAR, ROUTING_FILE_VAR, config_from_lookup};
-use leadq_tests::emulator::{Moto, emulator_timeouts, sdk_config, unique_name};
+use leadq_tests::emulator::{Moto, put_secure_string, unique_name};
 use std::path::Path;
 
 const SLACK_URL: &str = "https://hooks.slack.com/services/T000/B000/from-ssm";
@@ -16,20 +15,12 @@ const CRM_URL: &str = "https://crm.example.com/leadq/from-ssm";
 const CRM_SECRET: &str = "crm-secret-from-ssm-0123456789";
 
 fn ssm() -> aws_sdk_ssm::Client {
-    let moto = Moto::shared();
-    aws_sdk_ssm::Client::new(&sdk_config(moto.endpoint(), emulator_timeouts()))
+    Moto::shared().ssm()
 }
 
 async fn put(client: &aws_sdk_ssm::Client, prefix: &str, leaf: &str, value: &str) -> String {
     let name = format!("/{prefix}/hooks/{leaf}");
-    client
-        .put_parameter()
-        .name(&name)
-        .value(value)
-        .r#type(ParameterType::SecureString)
-        .send()
-        .await
-        .expect("put the parameter");
+    put_secure_string(client, &name, value).await;
     name
 }
 
