@@ -361,3 +361,38 @@ fn a_calibration_round_trips_through_json_and_refuses_nonsense() {
     let err = infinite.validate().expect_err("infinite");
     assert!(err.to_string().contains(&c.features[0].name), "{err}");
 }
+
+#[test]
+fn degenerate_training_sets_give_the_base_rate() {
+    let won: Vec<bool> = (0..200).map(|i| i % 4 == 0).collect();
+    // no reasons at all, and every card alike
+    for cards in [
+        vec![card(0, 0.0, 0.0, 0.0, 0.0, false); 200],
+        vec![card(0, 9.0, 8.0, 5.0, 0.0, true); 200],
+    ] {
+        let c = Calibration::fit(&cards, &won, &CalibrationOptions::default())
+            .expect("a constant feature is absorbed by the intercept");
+        let mut one = cards[0].clone();
+        c.apply(&mut one);
+        let p = one.probability.expect("a probability");
+        assert!((p - 0.25).abs() < 0.01, "the base rate, got {p}");
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn any_card_gets_a_probability_within_0_and_1(
+        points in proptest::collection::vec(-1e6f64..1e6, 0..6),
+        missing in proptest::bool::ANY,
+    ) {
+        let (cards, won) = generate(300, 21, &KNOWN);
+        let c = Calibration::fit(&cards, &won, &CalibrationOptions::default()).expect("fit");
+        let mut any = card(0, 0.0, 0.0, 0.0, 0.0, missing);
+        for (i, p) in points.iter().enumerate() {
+            any.reasons.push(reason(Dimension::Fit, &format!("rule {}", i % 3), *p));
+        }
+        c.apply(&mut any);
+        let p = any.probability.expect("finite points give a probability");
+        proptest::prop_assert!((0.0..=1.0).contains(&p));
+    }
+}
