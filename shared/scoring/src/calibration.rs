@@ -299,7 +299,8 @@ impl Calibration {
         })
     }
 
-    /// Checks that every number is finite and no feature is listed twice.
+    /// Checks that every number is finite and the features are sorted by kind and name,
+    /// each listed once.
     pub fn validate(&self) -> Result<(), CalibrationError> {
         let numbers = [
             ("intercept", self.intercept),
@@ -312,8 +313,9 @@ impl Calibration {
                 "{name} is not a finite number"
             )));
         }
+        // `weight` looks features up by binary search: they must be sorted, each once
         let mut seen = std::collections::BTreeSet::new();
-        for f in &self.features {
+        for (i, f) in self.features.iter().enumerate() {
             if !(f.weight.is_finite() && f.prior_weight.is_finite()) {
                 return Err(CalibrationError::Invalid(format!(
                     "the weight of `{}` is not a finite number",
@@ -324,6 +326,14 @@ impl Calibration {
                 return Err(CalibrationError::Invalid(format!(
                     "`{}` is listed twice",
                     f.name
+                )));
+            }
+            if let Some(previous) = i.checked_sub(1).map(|j| &self.features[j])
+                && (previous.kind, previous.name.as_str()) > (f.kind, f.name.as_str())
+            {
+                return Err(CalibrationError::Invalid(format!(
+                    "features must be sorted by kind and name; `{}` comes after `{}`",
+                    f.name, previous.name
                 )));
             }
         }

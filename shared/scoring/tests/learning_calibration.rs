@@ -356,6 +356,10 @@ fn a_calibration_round_trips_through_json_and_refuses_nonsense() {
     twice.features.push(twice.features[0].clone());
     let err = twice.validate().expect_err("duplicate");
     assert!(err.to_string().contains("listed twice"), "{err}");
+    let mut shuffled = c.clone();
+    shuffled.features.swap(0, 1);
+    let err = shuffled.validate().expect_err("unsorted");
+    assert!(err.to_string().contains("sorted"), "{err}");
     let mut infinite = c.clone();
     infinite.features[0].weight = f64::INFINITY;
     let err = infinite.validate().expect_err("infinite");
