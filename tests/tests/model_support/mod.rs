@@ -490,4 +490,21 @@ pub async fn check_too_few_outcomes_store_nothing(store: &dyn LeadStore) {
     );
     assert!(store.list_model_versions().await.expect("list").is_empty());
     assert_eq!(store.active_model().await.expect("active"), None);
+
+    // with a stored version active, the guard names it as what is kept
+    let rules = rules_version("rules-v1", start());
+    assert!(store.put_model_version(&rules).await.expect("put"));
+    store.set_active_model("rules-v1").await.expect("activate");
+    let report = train_model(store, training_time(), &TrainSettings::default())
+        .await
+        .expect("train");
+    assert_eq!(report.version, None);
+    assert!(
+        report
+            .reason
+            .starts_with("keeping active version rules-v1: 0 won and 0 lost"),
+        "{}",
+        report.reason
+    );
+    assert_eq!(store.list_model_versions().await.expect("list").len(), 1);
 }

@@ -442,9 +442,16 @@ pub async fn train_model(
     let labels: Vec<bool> = train.iter().map(|e| e.won).collect();
     let challenger = match Calibration::fit(&cards, &labels, &settings.calibration) {
         Ok(c) => c,
-        Err(error @ CalibrationError::NotEnoughData { .. }) => {
+        Err(CalibrationError::NotEnoughData { won, lost, min }) => {
+            // the guard keeps whatever is active: name it when it is a stored version
+            let keeping = match &active.version {
+                Some(version) => format!("active version {}", version.version),
+                None => "the hand-written rules".to_string(),
+            };
             return Ok(not_trained(format!(
-                "{error} (among the {} older outcomes; the newest {} are held out)",
+                "keeping {keeping}: {won} won and {lost} lost outcomes among the {} older \
+                 ones, at least {min} of each are needed to learn from them (the newest {} \
+                 are held out to judge a challenger)",
                 train.len(),
                 holdout.len()
             )));
