@@ -2,9 +2,12 @@
 //! (a realistic mix of kinds and ages), scored with `score_into` into one reused card.
 //!
 //! `cargo bench -p leadq-scoring --bench score`; criterion reports leads per second.
+//!
+//! For a profiler, `LEADQ_PROFILE_ROUNDS=N` skips criterion and scores the same leads N
+//! times, so that (for example) `valgrind --tool=callgrind` counts a fixed amount of work.
 
 use chrono::{DateTime, Duration, Utc};
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group};
 use leadq_scoring::{
     Authority, Company, Consent, Event, EventKind, JobFunction, Lead, Model, Person, ScoreCard,
     Seniority, score_into,
@@ -165,13 +168,22 @@ fn events(rng: &mut Rng, now: DateTime<Utc>) -> Vec<Event> {
         .collect()
 }
 
+fn now() -> DateTime<Utc> {
+    "2026-11-23T12:00:00Z".parse().unwrap()
+}
+
+/// The leads scored, with their events: the same on every run.
+fn data(now: DateTime<Utc>) -> Vec<(Lead, Vec<Event>)> {
+    let mut rng = Rng(42);
+    (0..LEADS)
+        .map(|i| (lead(i, &mut rng, now), events(&mut rng, now)))
+        .collect()
+}
+
 fn bench_score(c: &mut Criterion) {
     let model = Model::default_model();
-    let now: DateTime<Utc> = "2026-11-23T12:00:00Z".parse().unwrap();
-    let mut rng = Rng(42);
-    let data: Vec<(Lead, Vec<Event>)> = (0..LEADS)
-        .map(|i| (lead(i, &mut rng, now), events(&mut rng, now)))
-        .collect();
+    let now = now();
+    let data = data(now);
     let mut card = ScoreCard::empty();
 
     let mut group = c.benchmark_group("score");
@@ -188,4 +200,25 @@ fn bench_score(c: &mut Criterion) {
 }
 
 criterion_group!(benches, bench_score);
-criterion_main!(benches);
+
+fn main() {
+    match std::env::var("LEADQ_PROFILE_ROUNDS") {
+        Ok(rounds) => {
+            let rounds: usize = rounds.parse().expect("LEADQ_PROFILE_ROUNDS is a number");
+            let (model, now) = (Model::default_model(), now());
+            let data = data(now);
+            let mut card = ScoreCard::empty();
+            for _ in 0..rounds {
+                for (lead, events) in &data {
+                    score_into(&mut card, black_box(lead), black_box(events), &model, now);
+                    black_box(&card);
+                }
+            }
+            println!("scored {} leads", rounds * data.len());
+        }
+        Err(_) => {
+            benches();
+            Criterion::default().configure_from_args().final_summary();
+        }
+    }
+}

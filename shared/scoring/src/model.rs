@@ -5,11 +5,11 @@
 //! that [`crate::score`] reads. Compilation refuses anything ambiguous with an error that
 //! names the key and the rule it broke.
 
+use crate::label::Label;
 use crate::lead::{Authority, EventKind, JobFunction, Seniority};
 use crate::verdict::Band;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 /// The model shipped with leadq, used until a team writes its own or a trained one exists.
 pub const DEFAULT_MODEL_TOML: &str = include_str!("../model/default.toml");
@@ -351,16 +351,67 @@ impl Attribute {
 pub(crate) struct Entry {
     pub key: String,
     pub points: f64,
-    pub label: Arc<str>,
+    pub label: Label,
+}
+
+/// Finds a text among a rule's keys, ignoring ASCII case, with one hash of the text instead
+/// of a comparison with every key: an open-addressing table of the lowercased keys.
+#[derive(Debug, Clone)]
+pub(crate) struct TextIndex {
+    /// Lowercased key and the index of its entry; an empty slot has no entry.
+    slots: Vec<(Box<str>, Option<u32>)>,
+}
+
+impl TextIndex {
+    /// Indexes `(key, entry)` pairs; of keys equal but for case, the first one wins.
+    fn new<'a>(keys: impl Iterator<Item = (&'a str, u32)>) -> TextIndex {
+        let keys: Vec<(&str, u32)> = keys.collect();
+        // at most half full, so a miss ends after a probe or two
+        let size = (keys.len() * 2).next_power_of_two().max(4);
+        let mut index = TextIndex {
+            slots: vec![(Box::from(""), None); size],
+        };
+        for (key, entry) in keys {
+            if index.get(key).is_none() {
+                let mut at = hash(key.as_bytes()) as usize & (size - 1);
+                while index.slots[at].1.is_some() {
+                    at = (at + 1) & (size - 1);
+                }
+                index.slots[at] = (Box::from(key.to_ascii_lowercase()), Some(entry));
+            }
+        }
+        index
+    }
+
+    /// The entry whose key equals `text` but for ASCII case.
+    pub fn get(&self, text: &str) -> Option<u32> {
+        let mask = self.slots.len() - 1;
+        let mut at = hash(text.as_bytes()) as usize & mask;
+        loop {
+            let (key, entry) = &self.slots[at];
+            let entry = (*entry)?;
+            if key.len() == text.len() && key.as_bytes().eq_ignore_ascii_case(text.as_bytes()) {
+                return Some(entry);
+            }
+            at = (at + 1) & mask;
+        }
+    }
+}
+
+/// FxHash of the ASCII-lowercased bytes.
+fn hash(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0u64, |h, b| {
+        (h.rotate_left(5) ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x517c_c1b7_2722_0a95)
+    })
 }
 
 /// How a compiled rule matches a value.
 #[derive(Debug, Clone)]
 pub(crate) enum Matcher {
-    /// Case-insensitive text keys; `regions` hold country lists for region keys.
+    /// Case-insensitive text keys: listed values first, then the countries of region keys.
     Text {
         entries: Vec<Entry>,
-        regions: Vec<(Vec<String>, Entry)>,
+        index: TextIndex,
         other: Option<Entry>,
     },
     /// Numeric ranges (sorted, not overlapping).
@@ -368,8 +419,11 @@ pub(crate) enum Matcher {
     /// A list of values, each scored, the sum capped.
     List {
         entries: Vec<Entry>,
+        /// `None` when the entries are more than 64 or two keys differ only by case: then
+        /// each entry is compared with each value, as each may match.
+        index: Option<TextIndex>,
         cap: f64,
-        cap_label: Arc<str>,
+        cap_label: Label,
     },
     /// An enum, indexed by its discriminant.
     Enum(Vec<Option<Entry>>),
@@ -392,11 +446,11 @@ pub(crate) struct Signal {
     pub points: f64,
     pub per_minute: bool,
     pub dimension: Dimension,
-    /// `ln 2 / half-life` in 1/days; 0 when the signal never decays.
-    pub decay_per_day: f64,
+    /// The half-life in milliseconds; infinite when the signal never decays.
+    pub half_life_ms: f64,
     pub cap: f64,
     pub active: bool,
-    pub label: Arc<str>,
+    pub label: Label,
 }
 
 /// Index of the derived `repeat_visit` signal in [`Model::signals`].
@@ -409,7 +463,7 @@ pub(crate) const SIGNAL_SLOTS: usize = EventKind::ALL.len() + 1;
 pub(crate) struct Penalty {
     pub points: f64,
     pub disqualify: bool,
-    pub label: Arc<str>,
+    pub label: Label,
 }
 
 /// Compiled negatives.
@@ -426,7 +480,7 @@ pub(crate) struct Negatives {
 /// A validated, compiled scoring model.
 #[derive(Debug, Clone)]
 pub struct Model {
-    pub(crate) version: Arc<str>,
+    pub(crate) version: std::sync::Arc<str>,
     /// Weights in dimension order fit, stakeholder, behaviour, intent.
     pub(crate) weights: [f64; 4],
     /// Bands with their inclusive composite ranges, highest first.
@@ -443,12 +497,12 @@ pub struct Model {
 /// Labels of the reasons that are not tied to one rule entry.
 #[derive(Debug, Clone)]
 pub(crate) struct Labels {
-    pub cap: [Arc<str>; 4],
-    pub floor: [Arc<str>; 4],
-    pub composite_floor: Arc<str>,
-    pub disqualified_cap: Arc<str>,
+    pub cap: [Label; 4],
+    pub floor: [Label; 4],
+    pub composite_floor: Label,
+    pub disqualified_cap: Label,
     /// Field names by `Attribute` discriminant.
-    pub fields: [Arc<str>; 9],
+    pub fields: [Label; 9],
 }
 
 impl Model {
@@ -507,10 +561,10 @@ impl Model {
         check_actions(&config.actions)?;
         let dims = ["fit", "stakeholder", "behaviour", "intent"];
         let labels = Labels {
-            cap: dims.map(|d| Arc::from(format!("{d} capped at 100"))),
-            floor: dims.map(|d| Arc::from(format!("{d} floored at 0"))),
-            composite_floor: Arc::from("composite floored at 0"),
-            disqualified_cap: Arc::from("held in the disqualified band"),
+            cap: dims.map(|d| Label::interned(&format!("{d} capped at 100"))),
+            floor: dims.map(|d| Label::interned(&format!("{d} floored at 0"))),
+            composite_floor: Label::interned("composite floored at 0"),
+            disqualified_cap: Label::interned("held in the disqualified band"),
             fields: [
                 Attribute::Industry,
                 Attribute::Employees,
@@ -522,10 +576,10 @@ impl Model {
                 Attribute::Function,
                 Attribute::Authority,
             ]
-            .map(|a| Arc::from(a.field())),
+            .map(|a| Label::interned(a.field())),
         };
         Ok(Model {
-            version: Arc::from(config.version.as_str()),
+            version: std::sync::Arc::from(config.version.as_str()),
             weights,
             bands,
             fit,
@@ -735,7 +789,7 @@ fn entry(key: &str, points: f64, label: String) -> Entry {
     Entry {
         key: key.to_ascii_lowercase(),
         points,
-        label: Arc::from(label),
+        label: Label::interned(&label),
     }
 }
 
@@ -784,11 +838,22 @@ fn text_rule(
         }
     }
     let (best, worst) = best_worst(table.values());
+    // listed values win over regions, and an earlier region over a later one
+    let listed = entries.len();
+    let mut index_keys: Vec<(String, u32)> = (0..listed)
+        .map(|i| (entries[i].key.clone(), i as u32))
+        .collect();
+    for (countries, region) in region_entries {
+        let at = entries.len() as u32;
+        index_keys.extend(countries.into_iter().map(|c| (c, at)));
+        entries.push(region);
+    }
+    let index = TextIndex::new(index_keys.iter().map(|(k, i)| (k.as_str(), *i)));
     Ok(Rule {
         attribute,
         matcher: Matcher::Text {
             entries,
-            regions: region_entries,
+            index,
             other,
         },
         best,
@@ -866,12 +931,19 @@ fn compile_fit(
             .filter(|p| **p < 0.0)
             .sum::<f64>()
             .max(-stack.cap);
+        let distinct = entries
+            .iter()
+            .enumerate()
+            .all(|(i, e)| entries[..i].iter().all(|f| f.key != e.key));
+        let index = (distinct && entries.len() <= 64)
+            .then(|| TextIndex::new((0..).zip(&entries).map(|(i, e)| (e.key.as_str(), i))));
         rules.push(Rule {
             attribute: Attribute::TechStack,
             matcher: Matcher::List {
                 entries,
+                index,
                 cap: stack.cap,
-                cap_label: Arc::from("tech_stack capped"),
+                cap_label: Label::interned("tech_stack capped"),
             },
             best,
             worst,
@@ -958,8 +1030,8 @@ fn compile_signals(
                 "must be `behaviour` or `intent`",
             ));
         }
-        let decay_per_day = match s.half_life_days {
-            None => 0.0,
+        let half_life_ms = match s.half_life_days {
+            None => f64::INFINITY,
             Some(h) => {
                 check_finite(&format!("{base}.half_life_days"), h)?;
                 if h <= 0.0 {
@@ -968,7 +1040,7 @@ fn compile_signals(
                         format!("must be a positive number of days, got {h}"),
                     ));
                 }
-                std::f64::consts::LN_2 / h
+                h * 86_400_000.0
             }
         };
         let cap = match s.cap {
@@ -994,10 +1066,10 @@ fn compile_signals(
             points: s.points,
             per_minute: s.per == Per::Minute,
             dimension: s.dimension,
-            decay_per_day,
+            half_life_ms,
             cap,
             active: s.active,
-            label: Arc::from(name.as_str()),
+            label: Label::interned(name),
         });
     }
     Ok(out)
@@ -1020,7 +1092,7 @@ fn penalty(key: &str, points: f64, disqualify: bool, label: &str) -> Result<Pena
     Ok(Penalty {
         points,
         disqualify,
-        label: Arc::from(label),
+        label: Label::interned(label),
     })
 }
 

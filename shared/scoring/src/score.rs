@@ -6,6 +6,7 @@
 //! the composite before rounding.
 
 use crate::Event;
+use crate::label::Label;
 use crate::lead::{EventKind, JobFunction, Lead, Occupation, Seniority};
 use crate::model::{
     Attribute, Dimension, Matcher, Model, Penalty, REPEAT_VISIT, Rule, SIGNAL_SLOTS,
@@ -52,7 +53,7 @@ pub struct Reason {
     /// The dimension the points went to (`negative` for negative signals and adjustments).
     pub dimension: Dimension,
     /// What gave the points, for example `industry = software` or `pricing_view`.
-    pub rule: Arc<str>,
+    pub rule: Label,
     /// Points in its dimension (0-100 scale); for `negative`, points of the composite.
     pub points: f64,
     /// What those points are worth in the composite, after the dimension's weight.
@@ -69,7 +70,7 @@ pub struct Reason {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MissingData {
     /// The field, for example `company.industry`.
-    pub field: Arc<str>,
+    pub field: Label,
     /// Composite points the field's best value would add.
     pub best_points: f64,
     /// Composite points the field's worst value would add (zero or less).
@@ -107,7 +108,7 @@ pub struct ScoreCard {
     /// Calibrated conversion probability, once a model has learned from outcomes.
     pub probability: Option<f64>,
     /// The negative signal that disqualified the lead, if any.
-    pub disqualified_by: Option<Arc<str>>,
+    pub disqualified_by: Option<Label>,
     /// Every rule and signal that moved the score, largest composite effect first.
     pub reasons: Vec<Reason>,
     /// Unknown fields that could change the band, most points at stake first.
@@ -221,7 +222,10 @@ pub fn score_into(
     card.missing.clear();
     card.lead_id.clear();
     card.lead_id.push_str(&lead.id);
-    card.model_version = Arc::clone(&model.version);
+    // the same model scores lead after lead: skip the atomic count when it is already set
+    if !Arc::ptr_eq(&card.model_version, &model.version) {
+        card.model_version = Arc::clone(&model.version);
+    }
     card.scored_at = now;
     card.probability = None;
 
@@ -276,7 +280,7 @@ pub fn score_into(
         }
         card.reasons.push(Reason {
             dimension: signal.dimension,
-            rule: Arc::clone(&signal.label),
+            rule: signal.label.clone(),
             points,
             composite_points: 0.0,
             count: acc.count,
@@ -303,7 +307,7 @@ pub fn score_into(
             };
             card.reasons.push(Reason {
                 dimension: DIMS[d],
-                rule: Arc::clone(label),
+                rule: label.clone(),
                 points: adjustment,
                 composite_points: 0.0,
                 count: 0,
@@ -394,7 +398,7 @@ pub fn score_into(
                 let worst_points = alone_worst.min(with_worst);
                 if best_points != 0.0 || worst_points != 0.0 {
                     card.missing.push(MissingData {
-                        field: Arc::clone(&model.labels.fields[attribute as usize]),
+                        field: model.labels.fields[attribute as usize].clone(),
                         best_points,
                         worst_points,
                     });
@@ -496,10 +500,10 @@ fn round_composite(exact: f64) -> u8 {
     snap(exact).round().clamp(0.0, 100.0) as u8
 }
 
-fn negative_reason(label: &Arc<str>, points: f64) -> Reason {
+fn negative_reason(label: &Label, points: f64) -> Reason {
     Reason {
         dimension: Dimension::Negative,
-        rule: Arc::clone(label),
+        rule: label.clone(),
         points,
         composite_points: points,
         count: 0,
@@ -548,10 +552,10 @@ fn apply_rule(
     dimension: Dimension,
     reasons: &mut Vec<Reason>,
 ) -> Option<f64> {
-    let mut push = |label: &Arc<str>, points: f64| {
+    let mut push = |label: &Label, points: f64| {
         reasons.push(Reason {
             dimension,
-            rule: Arc::clone(label),
+            rule: label.clone(),
             points,
             composite_points: 0.0,
             count: 0,
@@ -564,7 +568,7 @@ fn apply_rule(
     match &rule.matcher {
         Matcher::Text {
             entries,
-            regions,
+            index,
             other,
         } => {
             let value = match rule.attribute {
@@ -583,17 +587,9 @@ fn apply_rule(
             if value.is_empty() {
                 return None;
             }
-            let hit = entries
-                .iter()
-                .find(|e| e.key.eq_ignore_ascii_case(value))
-                .or_else(|| {
-                    regions
-                        .iter()
-                        .find(|(countries, _)| {
-                            countries.iter().any(|c| c.eq_ignore_ascii_case(value))
-                        })
-                        .map(|(_, e)| e)
-                })
+            let hit = index
+                .get(value)
+                .and_then(|i| entries.get(i as usize))
                 .or(other.as_ref());
             Some(hit.map_or(0.0, |e| push(&e.label, e.points)))
         }
@@ -604,14 +600,33 @@ fn apply_rule(
         }
         Matcher::List {
             entries,
+            index,
             cap,
             cap_label,
         } => {
             let stack = company.tech_stack.as_deref()?;
             let mut total = 0.0;
-            for e in entries {
-                if stack.iter().any(|t| trim(t).eq_ignore_ascii_case(&e.key)) {
-                    total += push(&e.label, e.points);
+            match index {
+                Some(index) => {
+                    // the entries the stack names, each once, pushed in the entries' order
+                    let mut named = 0u64;
+                    for t in stack {
+                        if let Some(i) = index.get(trim(t)) {
+                            named |= 1 << i;
+                        }
+                    }
+                    while named != 0 {
+                        let e = &entries[named.trailing_zeros() as usize];
+                        total += push(&e.label, e.points);
+                        named &= named - 1;
+                    }
+                }
+                None => {
+                    for e in entries {
+                        if stack.iter().any(|t| trim(t).eq_ignore_ascii_case(&e.key)) {
+                            total += push(&e.label, e.points);
+                        }
+                    }
                 }
             }
             let limited = total.clamp(-cap, *cap);
@@ -693,16 +708,13 @@ fn accumulate_signals(events: &[Event], model: &Model, now: DateTime<Utc>) -> Si
         any_active: false,
     };
     let now_parts = (now.timestamp(), now.timestamp_subsec_nanos());
-    let mut first_session: Option<(usize, DateTime<Utc>)> = None;
-    if model.signals[REPEAT_VISIT].is_some() {
-        for (i, e) in events.iter().enumerate() {
-            if e.kind == EventKind::Session && first_session.is_none_or(|(_, at)| e.at < at) {
-                first_session = Some((i, e.at));
-            }
-        }
-    }
-    for (i, e) in events.iter().enumerate() {
-        let age_days = age_ms(now, now_parts, e.at) as f64 / 86_400_000.0;
+    let repeat = model.signals[REPEAT_VISIT].as_ref();
+    // the earliest session so far (the first among equals) and its repeat-visit points: it
+    // counts as a repeat visit only once an earlier session shows up, so the events are
+    // read once
+    let mut first_session: Option<(DateTime<Utc>, f64)> = None;
+    for e in events {
+        let age_ms = age_ms(now, now_parts, e.at);
         let slot = e.kind.index();
         if let Some(signal) = model.signals[slot].as_ref() {
             let quantity = if signal.per_minute {
@@ -716,24 +728,26 @@ fn accumulate_signals(events: &[Event], model: &Model, now: DateTime<Utc>) -> Si
             if signal.per_minute {
                 sum.minutes.add(quantity);
             }
-            add(
-                sum,
-                signal.points * quantity,
-                signal.decay_per_day,
-                age_days,
-            );
+            add(sum, signal.points * quantity, signal.half_life_ms, age_ms);
             totals.any_active |= signal.active;
         }
-        if e.kind == EventKind::Session && first_session.is_some_and(|(first, _)| first != i) {
-            if let Some(signal) = model.signals[REPEAT_VISIT].as_ref() {
-                add(
-                    &mut totals.slots[REPEAT_VISIT],
-                    signal.points,
-                    signal.decay_per_day,
-                    age_days,
-                );
-                totals.any_active |= signal.active;
-            }
+        if let (EventKind::Session, Some(signal)) = (e.kind, repeat) {
+            let points = decay(signal.points, signal.half_life_ms, age_ms);
+            let repeat_visit = match first_session {
+                None => {
+                    first_session = Some((e.at, points));
+                    continue;
+                }
+                Some((at, first_points)) if e.at < at => {
+                    first_session = Some((e.at, points));
+                    first_points
+                }
+                Some(_) => points,
+            };
+            let sum = &mut totals.slots[REPEAT_VISIT];
+            sum.count += 1;
+            sum.decayed.add(repeat_visit);
+            totals.any_active |= signal.active;
         }
     }
     totals
@@ -753,13 +767,76 @@ fn age_ms(now: DateTime<Utc>, (now_secs, now_nanos): (i64, u32), at: DateTime<Ut
     (secs * 1000 + nanos.div_euclid(1_000_000)).max(0)
 }
 
-fn add(sum: &mut SignalSum, points: f64, decay_per_day: f64, age_days: f64) {
+fn add(sum: &mut SignalSum, points: f64, half_life_ms: f64, age_ms: i64) {
     sum.count += 1;
-    sum.decayed.add(if decay_per_day == 0.0 {
-        points
+    sum.decayed.add(decay(points, half_life_ms, age_ms));
+}
+
+/// An event's points after decay: one half-life old counts half, `points x 2^-(age / half-life)`.
+fn decay(points: f64, half_life_ms: f64, age_ms: i64) -> f64 {
+    if half_life_ms.is_finite() {
+        points * half_power(age_ms as f64 / half_life_ms)
     } else {
-        points * (-decay_per_day * age_days).exp()
-    });
+        points
+    }
+}
+
+/// `2^-t` for `t >= 0` (0 for NaN), within about 2 ulp of the exact value above 2^-1022:
+/// what `f64::exp2(-t)` gives to its last bit or two, at a fraction of its cost (no call
+/// into libm, no errno, a short polynomial) and with the same result on every platform (no
+/// fused multiply-add).
+///
+/// `t = 16k + r` splits into whole sixteenths, read from a table of `2^(-j/16)` and put in
+/// the exponent, and a remainder of at most half a sixteenth, where a degree-7 Taylor
+/// polynomial of `e^z` is exact to about 1e-18.
+fn half_power(t: f64) -> f64 {
+    /// `2^(-j/16)` for j in 0..16, correctly rounded.
+    const SIXTEENTHS: [u64; 16] = [
+        0x3ff0000000000000,
+        0x3feea4afa2a490da,
+        0x3fed5818dcfba487,
+        0x3fec199bdd85529c,
+        0x3feae89f995ad3ad,
+        0x3fe9c49182a3f090,
+        0x3fe8ace5422aa0db,
+        0x3fe7a11473eb0187,
+        0x3fe6a09e667f3bcd,
+        0x3fe5ab07dd485429,
+        0x3fe4bfdad5362a27,
+        0x3fe3dea64c123422,
+        0x3fe306fe0a31b715,
+        0x3fe2387a6e756238,
+        0x3fe172b83c7d517b,
+        0x3fe0b5586cf9890f,
+    ];
+    // 1/k! for k in 2..=7
+    const C2: f64 = 0.5;
+    const C3: f64 = f64::from_bits(0x3fc5555555555555);
+    const C4: f64 = f64::from_bits(0x3fa5555555555555);
+    const C5: f64 = f64::from_bits(0x3f81111111111111);
+    const C6: f64 = f64::from_bits(0x3f56c16c16c16c17);
+    const C7: f64 = f64::from_bits(0x3f2a01a01a01a01a);
+    // also catches NaN; 2^-1075 and below round to 0
+    if !(t < 1075.0) {
+        return 0.0;
+    }
+    let sixteenths = t * 16.0; // exact: a power of two
+    // round to nearest (even) by adding and taking away 1.5 x 2^52; `round()` would be a
+    // call into libm on baseline x86-64
+    const ROUND: f64 = 6_755_399_441_055_744.0;
+    let k = (sixteenths + ROUND) - ROUND;
+    // |z| <= ln 2 / 32; both steps are exact but for the product with ln 2
+    let z = (k - sixteenths) * (std::f64::consts::LN_2 / 16.0);
+    let p = 1.0 + z * (1.0 + z * (C2 + z * (C3 + z * (C4 + z * (C5 + z * (C6 + z * C7))))));
+    let k = k as u64; // 0..=17200
+    let whole = (k >> 4) as i64; // 0..=1075
+    let fraction = f64::from_bits(SIXTEENTHS[(k & 15) as usize]) * p;
+    // 2^-whole, in two steps when it is below the smallest normal number
+    if whole <= 1022 {
+        fraction * f64::from_bits(((1023 - whole) as u64) << 52)
+    } else {
+        fraction * f64::from_bits(1u64 << 52) * f64::from_bits(((1023 + 1022 - whole) as u64) << 52)
+    }
 }
 
 /// Applies the negative signals; returns the composite points they take and the label
@@ -770,16 +847,16 @@ fn apply_negatives(
     model: &Model,
     now: DateTime<Utc>,
     reasons: &mut Vec<Reason>,
-) -> (f64, Option<Arc<str>>) {
+) -> (f64, Option<Label>) {
     let n = &model.negatives;
     let person = &lead.person;
     let mut total = 0.0;
-    let mut disqualified_by: Option<Arc<str>> = None;
+    let mut disqualified_by: Option<Label> = None;
     let mut fire = |p: &Penalty| {
         reasons.push(negative_reason(&p.label, p.points));
         total += p.points;
         if p.disqualify && disqualified_by.is_none() {
-            disqualified_by = Some(Arc::clone(&p.label));
+            disqualified_by = Some(p.label.clone());
         }
     };
     let is_student = person.seniority == Some(Seniority::Student)
@@ -886,7 +963,7 @@ mod tests {
     fn sort_reasons_sorts_like_reason_order() {
         let reason = |dimension, rule: &str, composite_points: f64| Reason {
             dimension,
-            rule: Arc::from(rule),
+            rule: Label::from(rule),
             points: composite_points,
             composite_points,
             count: 0,
@@ -923,6 +1000,31 @@ mod tests {
             .collect();
         sort_reasons(&mut many);
         assert!(many.is_sorted_by(|a, b| reason_order(a, b).is_le()));
+    }
+
+    #[test]
+    fn half_power_is_exp2_to_the_last_bits() {
+        // whole half-lives are exact
+        for n in 0..1075 {
+            assert_eq!(half_power(f64::from(n)), (-f64::from(n)).exp2(), "2^-{n}");
+        }
+        let mut worst = 0.0f64;
+        let mut t = 0.0;
+        while t < 1075.0 {
+            let (fast, libm) = (half_power(t), (-t).exp2());
+            if libm >= f64::MIN_POSITIVE {
+                worst = worst.max(((fast - libm) / libm).abs());
+            } else {
+                // subnormal: two roundings, each within half of the smallest step
+                assert!((fast - libm).abs() <= 2.0 * f64::from_bits(1), "2^-{t}");
+            }
+            t += 0.000_731 + t * 1e-4;
+        }
+        assert!(worst <= 4.0 * f64::EPSILON, "relative error {worst}");
+        for t in [1075.0, 1e6, f64::INFINITY, f64::NAN] {
+            assert_eq!(half_power(t), 0.0, "2^-{t}");
+        }
+        assert_eq!(half_power(-0.0), 1.0);
     }
 
     #[test]

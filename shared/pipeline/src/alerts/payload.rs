@@ -240,7 +240,6 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
     use leadq_scoring::{Dimension, Lead};
-    use std::sync::Arc;
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0)
@@ -251,7 +250,7 @@ mod tests {
     fn reason(rule: &str, points: f64) -> Reason {
         Reason {
             dimension: Dimension::Intent,
-            rule: Arc::from(rule),
+            rule: rule.into(),
             points,
             composite_points: points / 2.0,
             count: 1,

@@ -194,7 +194,7 @@ pub fn config(slack_url: &str, webhook_url: &str, delivery: &str) -> AlertConfig
 fn reason(dimension: Dimension, rule: &str, composite_points: f64) -> Reason {
     Reason {
         dimension,
-        rule: Arc::from(rule),
+        rule: rule.into(),
         points: composite_points * 2.0,
         composite_points,
         count: 0,
