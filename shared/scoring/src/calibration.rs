@@ -373,7 +373,9 @@ impl Calibration {
                 .total_cmp(&x.log_odds.abs())
                 .then_with(|| (x.kind, &x.name).cmp(&(y.kind, &y.name)))
         });
-        let log_odds = self.intercept + contributions.iter().map(|c| c.log_odds).sum::<f64>();
+        // the same sum `probability` takes, so both give the same bits; the contributions
+        // add up to it within rounding
+        let log_odds = self.log_odds(card);
         Explanation {
             intercept: self.intercept,
             contributions,
@@ -382,10 +384,25 @@ impl Calibration {
         }
     }
 
-    /// The lead's log-odds of converting.
+    /// The lead's log-odds of converting. Allocates nothing: it runs on every score.
     pub fn log_odds(&self, card: &ScoreCard) -> f64 {
-        // the same order of summation as `explain`, so both give the same bits
-        self.explain(card).log_odds
+        let mut z = self.intercept;
+        for reason in &card.reasons {
+            let rule: &str = reason.rule.as_ref();
+            z += self.weight(FeatureKind::Rule, rule) * reason.composite_points;
+        }
+        for (i, missing) in card.missing.iter().enumerate() {
+            let field: &str = missing.field.as_ref();
+            // a field counts once, as in the features it was trained on
+            let repeated = card.missing[..i].iter().any(|m| {
+                let earlier: &str = m.field.as_ref();
+                earlier == field
+            });
+            if !repeated {
+                z += self.weight(FeatureKind::Missing, field);
+            }
+        }
+        z
     }
 
     /// The calibrated probability (0..=1), `None` if the numbers overflow to nonsense.
