@@ -816,8 +816,8 @@ fn half_power(t: f64) -> f64 {
     const C5: f64 = f64::from_bits(0x3f81111111111111);
     const C6: f64 = f64::from_bits(0x3f56c16c16c16c17);
     const C7: f64 = f64::from_bits(0x3f2a01a01a01a01a);
-    // also catches NaN; 2^-1075 and below round to 0
-    if !(t < 1075.0) {
+    // 2^-1075 and below round to 0
+    if t.is_nan() || t >= 1075.0 {
         return 0.0;
     }
     let sixteenths = t * 16.0; // exact: a power of two
