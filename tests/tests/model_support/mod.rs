@@ -93,8 +93,8 @@ fn draw(rng: &mut SplitMix64, id: &str, regime: Regime) -> Drawn {
 
 /// Stores `LEADS` leads scored an hour apart, the first `usual` of them in the usual regime
 /// and the rest turned, each with pricing views received before it was scored, a history
-/// entry, a won/lost outcome a day later and, for won leads, a demo request received
-/// after scoring (a leak: training must not see it).
+/// entry, a won/lost outcome a day later and, for won leads, two demo requests received
+/// after scoring, one of them dated before it (leaks: training must see neither).
 pub async fn seed(store: &dyn LeadStore, usual: usize, seed: u64) {
     let mut rng = SplitMix64::new(seed);
     for i in 0..LEADS {
@@ -112,7 +112,7 @@ pub async fn seed(store: &dyn LeadStore, usual: usize, seed: u64) {
             scored_at - TimeDelta::minutes(30),
         );
         store.create_lead(&record).await.expect("create lead");
-        let before: Vec<StoredEvent> = (0..drawn.pricing_views)
+        let mut events: Vec<StoredEvent> = (0..drawn.pricing_views)
             .map(|k| {
                 let at = scored_at - TimeDelta::minutes(20 - k as i64);
                 StoredEvent {
@@ -122,15 +122,29 @@ pub async fn seed(store: &dyn LeadStore, usual: usize, seed: u64) {
                 }
             })
             .collect();
-        if !before.is_empty() {
+        if drawn.won {
+            // leaks: a demo request after scoring, and one from before that arrived late
+            let (after, late) = (
+                scored_at + TimeDelta::hours(2),
+                scored_at + TimeDelta::hours(3),
+            );
+            events.push(StoredEvent {
+                event_id: format!("{id}-demo"),
+                event: Event::new(EventKind::DemoRequest, after),
+                received_at: after,
+            });
+            events.push(StoredEvent {
+                event_id: format!("{id}-demo-late"),
+                event: Event::new(EventKind::DemoRequest, scored_at - TimeDelta::hours(1)),
+                received_at: late,
+            });
+        }
+        if !events.is_empty() {
             record.version += 1;
-            for e in &before {
+            for e in &events {
                 record.aggregates.add(&e.event);
             }
-            store
-                .append_events(&record, &before)
-                .await
-                .expect("events before scoring");
+            store.append_events(&record, &events).await.expect("events");
         }
         let entry = HistoryEntry {
             at: scored_at,
@@ -142,20 +156,6 @@ pub async fn seed(store: &dyn LeadStore, usual: usize, seed: u64) {
             model_version: "rules".into(),
         };
         store.add_history(&id, &entry).await.expect("history");
-        if drawn.won {
-            let at = scored_at + TimeDelta::hours(2);
-            let leak = StoredEvent {
-                event_id: format!("{id}-demo"),
-                event: Event::new(EventKind::DemoRequest, at),
-                received_at: at,
-            };
-            record.version += 1;
-            record.aggregates.add(&leak.event);
-            store
-                .append_events(&record, &[leak])
-                .await
-                .expect("event after scoring");
-        }
         let outcome = Outcome {
             lead_id: id,
             status: if drawn.won {
