@@ -396,3 +396,72 @@ fn weights_turn_dimension_points_into_composite_points() {
     close(c.composite_exact(), 19.0);
     assert_eq!(c.composite, 19);
 }
+
+#[test]
+fn a_country_in_two_regions_scores_the_first_region_listed() {
+    // table keys are read in order (alphabetical): `dach` before `europe`
+    let m = model(
+        FIT_ONLY,
+        "[regions]\ndach = [\"DE\", \"AT\"]\neurope = [\"de\", \"FR\"]\n\
+         [fit.country]\neurope = 15\ndach = 18\n",
+    );
+    let c = card(&countries(Some("De"), None), &[], &m);
+    assert_eq!(c.scores.fit, 18.0);
+    must_reason(&c, "country in dach");
+    assert_eq!(card(&countries(Some("fr"), None), &[], &m).scores.fit, 15.0);
+}
+
+#[test]
+fn a_long_text_table_finds_each_key_and_nothing_else() {
+    // enough keys that many share a slot of the lookup table
+    let keys: Vec<String> = (0..300).map(|i| format!("Industry {i}")).collect();
+    let table: String = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| format!("\"{k}\" = {}\n", i % 50))
+        .collect();
+    let m = model(FIT_ONLY, &format!("[fit.industry]\n{table}other = 60\n"));
+    for (i, key) in keys.iter().enumerate() {
+        let upper = key.to_uppercase();
+        let c = card(&industry(Some(&upper)), &[], &m);
+        assert_eq!(c.scores.fit, (i % 50) as f64, "{key}");
+        assert!(i % 50 == 0 || reason(&c, &format!("industry = {key}")).is_some());
+    }
+    for unlisted in [
+        "Industry 300",
+        "Industry",
+        "industry 1x",
+        "ndustry 1",
+        "Industry 01",
+    ] {
+        let c = card(&industry(Some(unlisted)), &[], &m);
+        assert_eq!(c.scores.fit, 60.0, "{unlisted:?}");
+    }
+}
+
+#[test]
+fn tech_stack_keys_equal_but_for_case_each_count() {
+    let m = model(
+        FIT_ONLY,
+        "[fit.tech_stack]\ncap = 50\npoints = { AWS = 3, aws = 4, gcp = 2 }\n",
+    );
+    let c = card(&stack(&["Aws", "GCP"]), &[], &m);
+    assert_eq!(c.scores.fit, 9.0);
+    must_reason(&c, "tech_stack has AWS");
+    must_reason(&c, "tech_stack has aws");
+}
+
+#[test]
+fn tech_stack_with_more_than_64_keys_scores_every_listed_technology() {
+    let points: Vec<String> = (0..70).map(|i| format!("t{i} = 1")).collect();
+    let m = model(
+        FIT_ONLY,
+        &format!(
+            "[fit.tech_stack]\ncap = 100\npoints = {{ {} }}\n",
+            points.join(", ")
+        ),
+    );
+    let c = card(&stack(&["t0", "T69", "t64", "t70", "t64"]), &[], &m);
+    assert_eq!(c.scores.fit, 3.0);
+    must_reason(&c, "tech_stack has t69");
+}
