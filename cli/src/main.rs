@@ -7,6 +7,7 @@ mod input;
 mod models;
 mod report;
 mod score_cmd;
+mod serve;
 mod submit;
 
 use clap::{Parser, Subcommand};
@@ -34,6 +35,8 @@ enum Command {
     Submit(submit::SubmitArgs),
     /// List, show and roll back the model versions of the local store.
     Models(models::ModelsArgs),
+    /// Run the API, the enrich, score and route workers and the schedules on the local store.
+    Serve(serve::ServeArgs),
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -43,6 +46,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Companies(args) => companies::run(&args)?,
         Command::Submit(args) => submit::run(&args)?,
         Command::Models(args) => models::run(&args)?,
+        Command::Serve(args) => serve::run(&args)?,
     }
     Ok(())
 }

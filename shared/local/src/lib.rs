@@ -43,12 +43,15 @@ mod db;
 mod directory;
 mod ledger;
 mod queue;
+pub mod settings;
 mod store;
+pub mod worker;
 
 pub use db::SqliteOptions;
 pub use directory::SqliteDirectory;
 pub use ledger::SqliteLedger;
 pub use queue::SqliteQueue;
+pub use settings::SqliteSettings;
 pub use store::SqliteStore;
 
 #[doc(no_inline)]
