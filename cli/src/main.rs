@@ -64,6 +64,8 @@ fn main() -> ExitCode {
                 submit.exit_code()
             } else if let Some(models) = e.downcast_ref::<models::ModelsError>() {
                 models.exit_code()
+            } else if let Some(serve) = e.downcast_ref::<serve::ServeError>() {
+                serve.exit_code()
             } else {
                 EXIT_FAILURE
             };

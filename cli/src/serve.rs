@@ -65,6 +65,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..=43_200))]
     visibility_timeout: u64,
+    /// Seconds between runs of the alert outbox delivery (retries of alerts whose first
+    /// attempt failed).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    alert_interval: u64,
 }
 
 /// Why `leadq serve` could not start.
@@ -78,6 +83,15 @@ pub enum ServeError {
         /// What is wrong (never a URL or a secret).
         message: String,
     },
+}
+
+impl ServeError {
+    /// The process exit code this error ends the command with: 2, a file to fix.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ServeError::Config { .. } => 2,
+        }
+    }
 }
 
 /// Runs `leadq serve` until Ctrl-C or SIGTERM.
@@ -221,6 +235,7 @@ struct Services {
     notifier: HttpNotifier,
     policy: RetryPolicy,
     worker: WorkerSettings,
+    alert_interval: Duration,
 }
 
 impl Services {
@@ -278,6 +293,7 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
             visibility: Duration::from_secs(args.visibility_timeout),
             ..WorkerSettings::default()
         },
+        alert_interval: Duration::from_secs(args.alert_interval),
     });
     let state = ApiState {
         store: Arc::new(services.store.clone()),
@@ -288,6 +304,7 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         policy: services.policy,
     };
 
+    let mut signals = StopSignals::install()?;
     let listener = tokio::net::TcpListener::bind(SocketAddr::new(args.bind, args.port))
         .await
         .with_context(|| format!("cannot listen on {}:{}", args.bind, args.port))?;
@@ -339,7 +356,7 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
             .await
     });
 
-    wait_for_signal().await;
+    signals.wait().await;
     println!("leadq serve: stopping; finishing the work in hand (the rest stays queued)");
     let _ = stop.send(true);
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
@@ -371,28 +388,39 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Waits for Ctrl-C or (on Unix) SIGTERM.
-async fn wait_for_signal() {
-    let ctrl_c = async {
+/// Ctrl-C and (on Unix) SIGTERM, listened for from creation on: a signal arriving
+/// before [`StopSignals::wait`] is polled is not missed (nor kills the process).
+struct StopSignals {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn install() -> anyhow::Result<StopSignals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(StopSignals {
+                interrupt: signal(SignalKind::interrupt()).context("cannot listen for Ctrl-C")?,
+                terminate: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(StopSignals {})
+    }
+
+    async fn wait(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+        #[cfg(not(unix))]
         if tokio::signal::ctrl_c().await.is_err() {
-            // no Ctrl-C handler: only SIGTERM can stop it
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
     }
 }
 
@@ -461,17 +489,17 @@ async fn stage_worker(
 enum Job {
     /// The decay sweep, hourly (first run at start).
     Decay,
-    /// Delivery of due alerts from the outbox, every minute (first run at start).
+    /// Delivery of due alerts from the outbox, every `--alert-interval` (first run at start).
     Alerts,
     /// Training, daily (first run a day after start).
     Train,
 }
 
 impl Job {
-    fn period(self) -> Duration {
+    fn period(self, services: &Services) -> Duration {
         match self {
             Job::Decay => Duration::from_secs(60 * 60),
-            Job::Alerts => Duration::from_secs(60),
+            Job::Alerts => services.alert_interval,
             Job::Train => Duration::from_secs(24 * 60 * 60),
         }
     }
@@ -508,10 +536,10 @@ fn run_schedules(services: Arc<Services>, shutdown: watch::Receiver<bool>) {
 
 async fn run_timer(services: &Services, job: Job, mut shutdown: watch::Receiver<bool>) {
     let start = match job {
-        Job::Train => tokio::time::Instant::now() + job.period(),
+        Job::Train => tokio::time::Instant::now() + job.period(services),
         Job::Decay | Job::Alerts => tokio::time::Instant::now(),
     };
-    let mut interval = tokio::time::interval_at(start, job.period());
+    let mut interval = tokio::time::interval_at(start, job.period(services));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {

@@ -27,7 +27,9 @@ struct Hook {
     received: Arc<Mutex<Vec<String>>>,
 }
 
-fn start_receiver(runtime: &tokio::runtime::Runtime) -> Hook {
+/// With `hang_first`, the first delivery is recorded and then never answered (the
+/// sender's attempt times out), so the server can be killed in the middle of it.
+fn start_receiver(runtime: &tokio::runtime::Runtime, hang_first: bool) -> Hook {
     let received = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&received);
     let app = Router::new().route(
@@ -40,7 +42,14 @@ fn start_receiver(runtime: &tokio::runtime::Runtime) -> Hook {
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("")
                     .to_string();
-                sink.lock().expect("lock").push(key);
+                let first = {
+                    let mut sink = sink.lock().expect("lock");
+                    sink.push(key);
+                    sink.len() == 1
+                };
+                if hang_first && first {
+                    std::future::pending::<()>().await;
+                }
                 StatusCode::OK
             }
         }),
@@ -83,6 +92,10 @@ max_new_per_day = 100
     std::fs::write(
         config.join("alerts.toml"),
         r#"lead_url = "http://127.0.0.1/leads/{lead_id}"
+[delivery]
+timeout_ms = 1000
+backoff_base_secs = 1
+backoff_max_secs = 2
 [hooks.test]
 kind = "webhook"
 url_env = "LEADQ_SERVE_TEST_HOOK_URL"
@@ -111,7 +124,14 @@ impl Server {
             .arg(db)
             .arg("--config")
             .arg(config)
-            .args(["--port", "0", "--visibility-timeout", "2"])
+            .args([
+                "--port",
+                "0",
+                "--visibility-timeout",
+                "2",
+                "--alert-interval",
+                "1",
+            ])
             .env_remove("LEADQ_INGEST_SECRET")
             .env_remove("LEADQ_API_KEYS")
             .env("LEADQ_SERVE_TEST_HOOK_URL", hook_url)
@@ -282,7 +302,7 @@ fn a_signed_form_is_enriched_scored_routed_and_alerted_exactly_once() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (db, config) = (dir.path().join("leadq.db"), config_dir(dir.path()));
     let runtime = runtime();
-    let receiver = start_receiver(&runtime);
+    let receiver = start_receiver(&runtime, false);
     let server = Server::start(&db, &config, &receiver.url);
     let secret = server
         .printed_secret()
@@ -325,7 +345,7 @@ fn killed_between_stages_and_restarted_the_work_completes_exactly_once() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (db, config) = (dir.path().join("leadq.db"), config_dir(dir.path()));
     let runtime = runtime();
-    let receiver = start_receiver(&runtime);
+    let receiver = start_receiver(&runtime, false);
     let server = Server::start(&db, &config, &receiver.url);
     let secret = server.printed_secret().expect("the secret");
     let (status, lead_id) = post_lead(
@@ -373,14 +393,65 @@ fn killed_between_stages_and_restarted_the_work_completes_exactly_once() {
     assert_eq!((status, same), (200, lead_id), "still one lead");
 }
 
-#[cfg(unix)]
 #[test]
-fn sigterm_stops_the_server_cleanly() {
+fn killed_while_delivering_the_alert_and_restarted_the_alert_is_sent_once_by_its_key() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (db, config) = (dir.path().join("leadq.db"), config_dir(dir.path()));
     let runtime = runtime();
-    let receiver = start_receiver(&runtime);
+    let receiver = start_receiver(&runtime, true);
+    let server = Server::start(&db, &config, &receiver.url);
+    let secret = server.printed_secret().expect("the secret");
+    let (status, lead_id) = post_lead(&runtime, &server.url, &secret, "alan@stonesoftware.example");
+    assert_eq!(status, 201);
+    // the route stage is inside its delivery attempt: its message is received, not acked
+    wait_until(
+        "the route stage's delivery attempt reaches the webhook",
+        || receiver.count() == 1,
+    );
+    server.kill();
+    assert_eq!(queued_messages(&db), 1, "the route message is still queued");
+
+    let _again = Server::start(&db, &config, &receiver.url);
+    // the route message comes back after its visibility timeout and finds the alert
+    // queued; the outbox delivers it once the killed attempt's lease lapses
+    wait_until("the alert is sent", || {
+        runtime.block_on(async {
+            let store = SqliteStore::open(&db, &SqliteOptions::default())
+                .await
+                .expect("store");
+            store
+                .alerts_in_state(AlertState::Sent, 10)
+                .await
+                .expect("outbox")
+                .len()
+                == 1
+        })
+    });
+    wait_until("every queue is drained", || queued_messages(&db) == 0);
+    assert_done_once(&runtime, &db, &lead_id);
+    let keys = receiver.keys();
+    assert_eq!(
+        keys.len(),
+        2,
+        "the killed attempt and the outbox's: {keys:?}"
+    );
+    assert!(
+        keys[0].starts_with("alert_") && keys[0] == keys[1],
+        "one alert, one Idempotency-Key for the receiver to drop the repeat by: {keys:?}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_stops_cleanly_and_a_restart_finishes_what_was_left() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (db, config) = (dir.path().join("leadq.db"), config_dir(dir.path()));
+    let runtime = runtime();
+    let receiver = start_receiver(&runtime, false);
     let mut server = Server::start(&db, &config, &receiver.url);
+    let secret = server.printed_secret().expect("the secret");
+    let (status, lead_id) = post_lead(&runtime, &server.url, &secret, "kate@stonesoftware.example");
+    assert_eq!(status, 201);
     let pid = server.child.id().to_string();
     let status = Command::new("kill")
         .args(["-TERM", &pid])
@@ -396,4 +467,37 @@ fn sigterm_stops_the_server_cleanly() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(exit.success(), "{exit:?}");
+    drop(server);
+
+    // whatever the stop left is queued (nothing in flight: a clean stop acks or hands back)
+    // and a restart finishes it
+    let _again = Server::start(&db, &config, &receiver.url);
+    wait_until("the alert reaches the webhook", || receiver.count() >= 1);
+    wait_until("every queue is drained", || queued_messages(&db) == 0);
+    assert_done_once(&runtime, &db, &lead_id);
+    assert_eq!(
+        receiver.count(),
+        1,
+        "exactly one alert: {:?}",
+        receiver.keys()
+    );
+}
+
+#[test]
+fn a_config_directory_without_routing_is_refused_and_creates_no_database() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("leadq.db");
+    let output = Command::new(env!("CARGO_BIN_EXE_leadq"))
+        .arg("serve")
+        .arg("--db")
+        .arg(&db)
+        .arg("--config")
+        .arg(dir.path())
+        .args(["--port", "0"])
+        .output()
+        .expect("run leadq serve");
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("routing.toml"), "{stderr}");
+    assert!(!db.exists(), "nothing was created");
 }
