@@ -8,7 +8,7 @@
 
 use anyhow::Context;
 use leadq_local::settings::INGEST_SECRET_KEY;
-use leadq_local::worker::{WorkerSettings, WorkerTotals, run_worker};
+use leadq_local::worker::{Wakeups, WakingQueue, WorkerSettings, WorkerTotals, run_worker};
 use leadq_local::{SqliteDirectory, SqliteLedger, SqliteOptions, SqliteSettings, SqliteStore};
 use leadq_pipeline::alerts::{AlertConfig, HttpNotifier, deliver_due_alerts};
 use leadq_pipeline::api::{API_KEYS_ENV, ApiState, IngestAuth, SECRET_ENV};
@@ -111,6 +111,7 @@ fn init_logging() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
 
@@ -224,7 +225,7 @@ pub async fn ingest_secret(
 /// Everything the workers and timers share.
 struct Services {
     store: SqliteStore,
-    queue: leadq_local::SqliteQueue,
+    queue: WakingQueue<leadq_local::SqliteQueue>,
     directory: SqliteDirectory,
     ledger: SqliteLedger,
     clock: SystemClock,
@@ -278,7 +279,7 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let notifier = HttpNotifier::new(&alerts.delivery).context("cannot build the alert sender")?;
 
     let services = Arc::new(Services {
-        queue: store.queue(),
+        queue: WakingQueue::new(store.queue(), Arc::new(Wakeups::default())),
         directory: store.directory(),
         ledger: store.ledger(),
         store,
@@ -291,6 +292,8 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         policy: RetryPolicy::default(),
         worker: WorkerSettings {
             visibility: Duration::from_secs(args.visibility_timeout),
+            // sends in this process wake the workers; polling is for the rest
+            idle_wait: Duration::from_millis(250),
             ..WorkerSettings::default()
         },
         alert_interval: Duration::from_secs(args.alert_interval),
@@ -434,12 +437,14 @@ async fn stage_worker(
     let ports = &ports;
     let services = services.as_ref();
     let settings = services.worker;
+    let wakeup = Some(services.queue.wakeups().of(stage));
     match stage {
         Stage::Enrich => {
             run_worker(
                 &services.queue,
                 stage,
                 settings,
+                wakeup,
                 shutdown,
                 |envelope| async move {
                     let result = enrich_stage_handler(ports, &services.directory, &envelope).await;
@@ -453,6 +458,7 @@ async fn stage_worker(
                 &services.queue,
                 stage,
                 settings,
+                wakeup,
                 shutdown,
                 |envelope| async move {
                     let result = score_stage_handler(ports, &services.models, &envelope).await;
@@ -473,6 +479,7 @@ async fn stage_worker(
                 &services.queue,
                 stage,
                 settings,
+                wakeup,
                 shutdown,
                 |envelope| async move {
                     let result = route_stage_handler(ports, context, &envelope).await;

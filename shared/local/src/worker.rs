@@ -6,12 +6,91 @@
 //! process that died is visible again after the visibility timeout. Either way nothing
 //! acked was unfinished and nothing unfinished is lost.
 
+use async_trait::async_trait;
 use leadq_pipeline::stages::process_batch_bounded;
-use leadq_pipeline::{Envelope, QueueError, Stage, WorkQueue};
+use leadq_pipeline::{Delivery, Envelope, QueueError, Stage, WorkQueue};
 use std::fmt::Display;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
+
+/// One wake-up per stage: a send in this process wakes that stage's idle worker at once
+/// instead of after its idle wait.
+#[derive(Debug, Default)]
+pub struct Wakeups {
+    enrich: Notify,
+    score: Notify,
+    route: Notify,
+}
+
+impl Wakeups {
+    /// The wake-up of `stage`'s worker.
+    pub fn of(&self, stage: Stage) -> &Notify {
+        match stage {
+            Stage::Enrich => &self.enrich,
+            Stage::Score => &self.score,
+            Stage::Route => &self.route,
+        }
+    }
+}
+
+/// A [`WorkQueue`] that wakes the stage's worker after each successful send; everything
+/// else passes straight through.
+#[derive(Clone)]
+pub struct WakingQueue<Q> {
+    queue: Q,
+    wakeups: Arc<Wakeups>,
+}
+
+impl<Q> WakingQueue<Q> {
+    /// Wraps `queue`, signalling `wakeups`.
+    pub fn new(queue: Q, wakeups: Arc<Wakeups>) -> WakingQueue<Q> {
+        WakingQueue { queue, wakeups }
+    }
+
+    /// The wake-ups it signals.
+    pub fn wakeups(&self) -> &Arc<Wakeups> {
+        &self.wakeups
+    }
+}
+
+#[async_trait]
+impl<Q: WorkQueue> WorkQueue for WakingQueue<Q> {
+    async fn send(&self, stage: Stage, envelopes: &[Envelope]) -> Result<(), QueueError> {
+        self.queue.send(stage, envelopes).await?;
+        // a permit is kept if the worker is busy, so the wake-up is never lost
+        self.wakeups.of(stage).notify_one();
+        Ok(())
+    }
+
+    async fn send_raw(&self, stage: Stage, body: &str) -> Result<(), QueueError> {
+        self.queue.send_raw(stage, body).await?;
+        self.wakeups.of(stage).notify_one();
+        Ok(())
+    }
+
+    async fn receive(
+        &self,
+        stage: Stage,
+        max: usize,
+        visibility: Duration,
+    ) -> Result<Vec<Delivery>, QueueError> {
+        self.queue.receive(stage, max, visibility).await
+    }
+
+    async fn ack(&self, stage: Stage, receipt: &str) -> Result<(), QueueError> {
+        self.queue.ack(stage, receipt).await
+    }
+
+    async fn fail(&self, stage: Stage, receipt: &str) -> Result<(), QueueError> {
+        self.queue.fail(stage, receipt).await
+    }
+
+    async fn dead_letters(&self, stage: Stage, max: usize) -> Result<Vec<Delivery>, QueueError> {
+        self.queue.dead_letters(stage, max).await
+    }
+}
 
 /// How a worker polls and handles its queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,7 +102,9 @@ pub struct WorkerSettings {
     pub visibility: Duration,
     /// Records of a batch handled at once.
     pub concurrency: usize,
-    /// Wait before polling again when the queue was empty (or failed).
+    /// Wait before polling again when the queue was empty (or failed), unless woken
+    /// earlier: the bound for work sent by other processes or returning after its
+    /// visibility timeout.
     pub idle_wait: Duration,
 }
 
@@ -125,12 +206,14 @@ where
 }
 
 /// Polls `stage` until `shutdown` turns true (or its sender is gone), handling each batch
-/// with [`work_once`]. A batch being handled when shutdown comes is finished and acked
-/// first; nothing new is received after it.
+/// with [`work_once`]; when idle it waits for `wakeup` (if any) or the idle wait. A batch
+/// being handled when shutdown comes is finished and acked first; nothing new is
+/// received after it.
 pub async fn run_worker<H, Fut, T, E>(
     queue: &dyn WorkQueue,
     stage: Stage,
     settings: WorkerSettings,
+    wakeup: Option<&Notify>,
     mut shutdown: watch::Receiver<bool>,
     handler: H,
 ) -> WorkerTotals
@@ -154,8 +237,15 @@ where
             }
         };
         if idle {
+            let woken = async {
+                match wakeup {
+                    Some(notify) => notify.notified().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 () = tokio::time::sleep(settings.idle_wait) => {}
+                () = woken => {}
                 changed = shutdown.changed() => {
                     if changed.is_err() {
                         break;
@@ -286,6 +376,47 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_send_wakes_the_idle_worker_before_its_idle_wait() {
+        let (_dir, queue) = queue(5).await;
+        let queue = WakingQueue::new(queue, Arc::new(Wakeups::default()));
+        let (stop, shutdown) = watch::channel(false);
+        let settings = WorkerSettings {
+            idle_wait: Duration::from_secs(3600),
+            ..WorkerSettings::default()
+        };
+        let (handled, wait_handled) = tokio::sync::oneshot::channel();
+        let handled = Mutex::new(Some(handled));
+        let worker = run_worker(
+            &queue,
+            Stage::Route,
+            settings,
+            Some(queue.wakeups().of(Stage::Route)),
+            shutdown,
+            |e: Envelope| {
+                if let Some(tell) = handled.lock().expect("lock").take() {
+                    let _ = tell.send(e.lead_id.clone());
+                }
+                async { Ok::<(), String>(()) }
+            },
+        );
+        let sender = async {
+            // the worker has polled the empty queue and sleeps for an hour by now
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let route = Envelope::new(Stage::Route, "woken", "t", Utc::now());
+            queue.send(Stage::Route, &[route]).await.expect("send");
+            let lead = tokio::time::timeout(Duration::from_secs(10), wait_handled)
+                .await
+                .expect("handled well before the idle wait")
+                .expect("told");
+            let _ = stop.send(true);
+            lead
+        };
+        let (totals, lead) = tokio::join!(worker, sender);
+        assert_eq!(lead, "woken");
+        assert_eq!(totals.acked, 1);
+    }
+
+    #[tokio::test]
     async fn a_worker_drains_its_queue_and_stops_on_shutdown() {
         let (_dir, queue) = queue(5).await;
         let envelopes: Vec<Envelope> = (0..25).map(|i| envelope(&format!("l{i}"))).collect();
@@ -296,6 +427,7 @@ mod tests {
             &queue,
             Stage::Score,
             WorkerSettings::default(),
+            None,
             shutdown,
             |_e: Envelope| {
                 let mut n = handled.lock().expect("lock");
