@@ -101,7 +101,11 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the runtime")?;
-    runtime.block_on(serve(args))
+    let result = runtime.block_on(serve(args));
+    // a store call still running past the grace period must not hold the exit up: its
+    // message was not acked, so it stays queued
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    result
 }
 
 fn init_logging() {

@@ -1,7 +1,9 @@
 //! leadq's embedded adapters: [`SqliteStore`] (a [`LeadStore`]), [`SqliteQueue`] (a
 //! durable [`WorkQueue`]), [`SqliteDirectory`] (the company directory) and
 //! [`SqliteLedger`] (reps' capacity, a [`RepLedger`]), all in one SQLite file, so leadq
-//! runs on a laptop with no cloud.
+//! runs on a laptop with no cloud. [`worker`] runs a stage's queue in process (the local
+//! server's workers) and [`SqliteSettings`] keeps named values such as the generated
+//! ingest secret.
 //!
 //! # The file
 //! Opened in WAL mode with a busy timeout; the schema below is created on open (inside a
