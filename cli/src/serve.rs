@@ -7,7 +7,7 @@
 //! a crash (even `kill -9`) loses nothing: a restart picks the queue up where it was.
 
 use anyhow::Context;
-use leadq_local::settings::INGEST_SECRET_KEY;
+use leadq_local::settings::{INGEST_SECRET_KEY, LAST_TRAIN_KEY};
 use leadq_local::worker::{Wakeups, WakingQueue, WorkerSettings, WorkerTotals, run_worker};
 use leadq_local::{SqliteDirectory, SqliteLedger, SqliteOptions, SqliteSettings, SqliteStore};
 use leadq_pipeline::alerts::{AlertConfig, HttpNotifier, deliver_due_alerts};
@@ -241,6 +241,7 @@ struct Services {
     policy: RetryPolicy,
     worker: WorkerSettings,
     alert_interval: Duration,
+    settings: SqliteSettings,
 }
 
 impl Services {
@@ -301,6 +302,7 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
             ..WorkerSettings::default()
         },
         alert_interval: Duration::from_secs(args.alert_interval),
+        settings,
     });
     let state = ApiState {
         store: Arc::new(services.store.clone()),
@@ -502,7 +504,8 @@ enum Job {
     Decay,
     /// Delivery of due alerts from the outbox, every `--alert-interval` (first run at start).
     Alerts,
-    /// Training, daily (first run a day after start).
+    /// Training, daily: a day after the last run recorded in the database (at start if
+    /// that day is over or there was none), so restarts neither skip nor repeat it.
     Train,
 }
 
@@ -545,9 +548,41 @@ fn run_schedules(services: Arc<Services>, shutdown: watch::Receiver<bool>) {
     });
 }
 
+/// How long after start a job of `period` last run at `last` is due: what is left of its
+/// period, nothing if it is over (or the clock went back past it), nothing if never run.
+fn first_delay(
+    last: Option<chrono::DateTime<chrono::Utc>>,
+    now: chrono::DateTime<chrono::Utc>,
+    period: Duration,
+) -> Duration {
+    let Some(last) = last else {
+        return Duration::ZERO;
+    };
+    match (now - last).to_std() {
+        Ok(elapsed) => period.saturating_sub(elapsed),
+        // the last run is in the future: the clock changed, do not postpone
+        Err(_) => Duration::ZERO,
+    }
+}
+
 async fn run_timer(services: &Services, job: Job, mut shutdown: watch::Receiver<bool>) {
     let start = match job {
-        Job::Train => tokio::time::Instant::now() + job.period(services),
+        Job::Train => {
+            let last = match services.settings.get(LAST_TRAIN_KEY).await {
+                Ok(last) => last,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot read the last training time; training now");
+                    None
+                }
+            };
+            let last = last.and_then(|at| chrono::DateTime::parse_from_rfc3339(&at).ok());
+            let wait = first_delay(
+                last.map(|at| at.with_timezone(&chrono::Utc)),
+                services.clock.now(),
+                job.period(services),
+            );
+            tokio::time::Instant::now() + wait
+        }
         Job::Decay | Job::Alerts => tokio::time::Instant::now(),
     };
     let mut interval = tokio::time::interval_at(start, job.period(services));
@@ -609,10 +644,15 @@ async fn run_job(services: &Services, job: Job) {
         }),
         Job::Train => Box::pin(async move {
             let settings = TrainSettings::default();
-            train_model(&services.store, now, &settings)
+            let report = train_model(&services.store, now, &settings)
                 .await
                 .map(|report| report.reason.clone())
-                .map_err(|e| e.to_string())
+                .map_err(|e| e.to_string())?;
+            let at = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            if let Err(error) = services.settings.put(LAST_TRAIN_KEY, &at).await {
+                tracing::warn!(%error, "cannot record the training time; the next start trains again");
+            }
+            Ok(report)
         }),
     };
     match run.await {
@@ -626,6 +666,30 @@ async fn run_job(services: &Services, job: Job) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_daily_job_is_due_a_day_after_its_last_run() {
+        let day = Duration::from_secs(24 * 60 * 60);
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-23T12:00:00Z")
+            .expect("time")
+            .with_timezone(&chrono::Utc);
+        let hours = |h: i64| now - chrono::TimeDelta::hours(h);
+        assert_eq!(
+            first_delay(None, now, day),
+            Duration::ZERO,
+            "never run: now"
+        );
+        assert_eq!(
+            first_delay(Some(hours(20)), now, day),
+            Duration::from_secs(4 * 60 * 60)
+        );
+        assert_eq!(first_delay(Some(hours(30)), now, day), Duration::ZERO);
+        assert_eq!(
+            first_delay(Some(hours(-5)), now, day),
+            Duration::ZERO,
+            "a last run in the future (clock changed) does not postpone training"
+        );
+    }
 
     #[test]
     fn secrets_are_64_hex_characters_and_differ() {

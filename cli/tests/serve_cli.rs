@@ -6,7 +6,8 @@
 use axum::Router;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use leadq_local::{SqliteOptions, SqliteQueue, SqliteStore};
+use leadq_local::settings::LAST_TRAIN_KEY;
+use leadq_local::{SqliteOptions, SqliteQueue, SqliteSettings, SqliteStore};
 use leadq_pipeline::AlertState;
 use leadq_pipeline::signature::sign;
 use leadq_pipeline::{LeadStore, Stage, WorkQueue};
@@ -322,6 +323,16 @@ fn a_signed_form_is_enriched_scored_routed_and_alerted_exactly_once() {
         "exactly one alert: {:?}",
         receiver.keys()
     );
+    // the daily training ran at the first start (no outcomes: it keeps the rules) and
+    // recorded when, so a restart does not train again before a day is over
+    wait_until("the training run is recorded", || {
+        runtime.block_on(async {
+            let settings = SqliteSettings::open(&db, &SqliteOptions::default())
+                .await
+                .expect("settings");
+            settings.get(LAST_TRAIN_KEY).await.expect("read").is_some()
+        })
+    });
 
     // a later start keeps the secret and does not print it again
     server.kill();

@@ -9,6 +9,9 @@ use std::path::Path;
 /// The key the local server keeps its generated ingest secret under.
 pub const INGEST_SECRET_KEY: &str = "ingest_secret";
 
+/// The key the local server keeps the time of its last training run under (RFC 3339).
+pub const LAST_TRAIN_KEY: &str = "schedule_train_last_run";
+
 /// Keys the store itself manages; [`SqliteSettings`] refuses to write them.
 const RESERVED_KEYS: [&str; 1] = ["active_model"];
 
@@ -58,15 +61,26 @@ impl SqliteSettings {
             .map_err(|e| e.store("settings_get"))
     }
 
+    /// Stores `value` under `key`, replacing what was there.
+    pub async fn put(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        check_key(key, "settings_put")?;
+        let (key, value) = (key.to_string(), value.to_string());
+        self.db
+            .call(move |conn| {
+                conn.execute(
+                    "INSERT OR REPLACE INTO settings (key, value) VALUES (?1, ?2)",
+                    params![key, value],
+                )?;
+                Ok(())
+            })
+            .await
+            .map_err(|e| e.store("settings_put"))
+    }
+
     /// Stores `value` under `key` unless a value is there already, in one write
     /// transaction, so two processes starting at once agree on one value.
     pub async fn insert_if_absent(&self, key: &str, value: &str) -> Result<Kept, StoreError> {
-        if RESERVED_KEYS.contains(&key) {
-            return Err(StoreError::Backend {
-                operation: "settings_insert",
-                message: format!("the key {key:?} is managed by the store"),
-            });
-        }
+        check_key(key, "settings_insert")?;
         let (key, value) = (key.to_string(), value.to_string());
         self.db
             .call(move |conn| {
@@ -85,6 +99,17 @@ impl SqliteSettings {
             .await
             .map_err(|e| e.store("settings_insert"))
     }
+}
+
+/// Refuses the keys the store manages itself.
+fn check_key(key: &str, operation: &'static str) -> Result<(), StoreError> {
+    if RESERVED_KEYS.contains(&key) {
+        return Err(StoreError::Backend {
+            operation,
+            message: format!("the key {key:?} is managed by the store"),
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -123,6 +148,17 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn put_replaces_the_value() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let settings = SqliteSettings::open(dir.path().join("s.db"), &SqliteOptions::default())
+            .await
+            .expect("open");
+        assert_eq!(settings.put(LAST_TRAIN_KEY, "a").await, Ok(()));
+        assert_eq!(settings.put(LAST_TRAIN_KEY, "b").await, Ok(()));
+        assert_eq!(settings.get(LAST_TRAIN_KEY).await, Ok(Some("b".into())));
+    }
+
+    #[tokio::test]
     async fn the_stores_own_keys_are_refused_and_unchanged() {
         let dir = tempfile::tempdir().expect("temp dir");
         let settings = SqliteSettings::open(dir.path().join("s.db"), &SqliteOptions::default())
@@ -133,6 +169,7 @@ mod tests {
             matches!(&refused, Err(StoreError::Backend { message, .. }) if message.contains("active_model")),
             "{refused:?}"
         );
+        assert!(settings.put("active_model", "x").await.is_err());
         assert_eq!(settings.get("active_model").await, Ok(None));
     }
 }
