@@ -11,7 +11,7 @@ use leadq_local::settings::{INGEST_SECRET_KEY, LAST_TRAIN_KEY};
 use leadq_local::worker::{Wakeups, WakingQueue, WorkerSettings, WorkerTotals, run_worker};
 use leadq_local::{SqliteDirectory, SqliteLedger, SqliteOptions, SqliteSettings, SqliteStore};
 use leadq_pipeline::alerts::{AlertConfig, HttpNotifier, deliver_due_alerts};
-use leadq_pipeline::api::{API_KEYS_ENV, ApiState, IngestAuth, SECRET_ENV};
+use leadq_pipeline::api::{API_KEYS_ENV, ApiState, IngestAuth, SECRET_ENV, parse_api_keys};
 use leadq_pipeline::intake::FieldMapping;
 use leadq_pipeline::routing::RoutingConfig;
 use leadq_pipeline::stages::decay::{DEFAULT_MAX_PAGES, DEFAULT_PAGE_SIZE};
@@ -267,6 +267,19 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("{FIELD_MAPPING_FILE_VAR}={path}"))?
         }
     };
+    // refuse bad credentials and a taken port before the database is created or changed
+    let api_keys = env(API_KEYS_ENV).unwrap_or_default();
+    parse_api_keys(&api_keys).context("the API credentials are refused")?;
+    if let Some(secret) = env(SECRET_ENV).filter(|s| !s.trim().is_empty()) {
+        IngestAuth::from_config(Some(secret), &api_keys)
+            .context("the API credentials are refused")?;
+    }
+    let mut signals = StopSignals::install()?;
+    let listener = tokio::net::TcpListener::bind(SocketAddr::new(args.bind, args.port))
+        .await
+        .with_context(|| format!("cannot listen on {}:{}", args.bind, args.port))?;
+    let address = listener.local_addr().context("no local address")?;
+
     let options = SqliteOptions::default();
     let db_name = args.db.display().to_string();
     let store = SqliteStore::open(&args.db, &options)
@@ -276,9 +289,8 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot open {db_name}"))?;
     let (secret, source) = ingest_secret(&settings, env).await?;
-    let auth =
-        IngestAuth::from_config(Some(secret.clone()), &env(API_KEYS_ENV).unwrap_or_default())
-            .context("the API credentials are refused")?;
+    let auth = IngestAuth::from_config(Some(secret.clone()), &api_keys)
+        .context("the API credentials are refused")?;
     let alerts_configured = config.alerts.is_some();
     let alerts = config.alerts.unwrap_or_default();
     let notifier = HttpNotifier::new(&alerts.delivery).context("cannot build the alert sender")?;
@@ -312,12 +324,6 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         mapping,
         policy: services.policy,
     };
-
-    let mut signals = StopSignals::install()?;
-    let listener = tokio::net::TcpListener::bind(SocketAddr::new(args.bind, args.port))
-        .await
-        .with_context(|| format!("cannot listen on {}:{}", args.bind, args.port))?;
-    let address = listener.local_addr().context("no local address")?;
 
     match source {
         SecretSource::Environment => println!("ingest secret: from {SECRET_ENV}"),

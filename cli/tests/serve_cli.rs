@@ -512,3 +512,43 @@ fn a_config_directory_without_routing_is_refused_and_creates_no_database() {
     assert!(stderr.contains("routing.toml"), "{stderr}");
     assert!(!db.exists(), "nothing was created");
 }
+
+#[test]
+fn a_short_ingest_secret_or_a_taken_port_is_refused_and_creates_no_database() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("leadq.db");
+    let serve = |port: &str, secret: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_leadq"));
+        command
+            .arg("serve")
+            .arg("--db")
+            .arg(&db)
+            .args(["--port", port])
+            .env_remove("LEADQ_API_KEYS")
+            .env_remove("LEADQ_INGEST_SECRET");
+        if let Some(secret) = secret {
+            command.env("LEADQ_INGEST_SECRET", secret);
+        }
+        command.output().expect("run leadq serve")
+    };
+    let output = serve("0", Some("tiny-s3cret"));
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("credentials"), "{stderr}");
+    assert!(
+        !stderr.contains("short"),
+        "the secret is not echoed: {stderr}"
+    );
+    assert!(!db.exists(), "nothing was created");
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    let port = taken.local_addr().expect("address").port().to_string();
+    let output = serve(&port, None);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{stderr}"
+    );
+    assert!(!db.exists(), "nothing was created");
+}
