@@ -275,6 +275,23 @@ mod tests {
     }
 
     #[test]
+    fn serializes_as_a_plain_string_and_reads_back_unbounded() {
+        let label = Label::interned("label test: pricing_view");
+        let json = serde_json::to_string(&label).unwrap();
+        assert_eq!(json, "\"label test: pricing_view\"");
+        assert_eq!(
+            json,
+            serde_json::to_string("label test: pricing_view").unwrap()
+        );
+        let back: Label = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, label);
+        assert_eq!(back, "label test: pricing_view");
+        // text from storage never grows the interner
+        assert!(!back.is_interned());
+        assert!(serde_json::from_str::<Label>("12").is_err());
+    }
+
+    #[test]
     fn the_interner_is_bounded() {
         let before = interner().lock().unwrap_or_else(|e| e.into_inner()).bytes;
         let big = "x".repeat(INTERNED_BYTES + 1);
