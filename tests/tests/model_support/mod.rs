@@ -6,8 +6,8 @@
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use leadq_pipeline::stages::train::HoldoutMetrics;
 use leadq_pipeline::stages::{
-    ModelCache, ModelJobError, TrainSettings, VersionKind, VersionMetrics, rollback_model,
-    score_lead, train_model, version_kind, version_metrics,
+    ModelCache, ModelJobError, TrainSettings, VersionKind, VersionMetrics, lead_view,
+    rollback_model, score_lead, train_model, version_kind, version_metrics,
 };
 use leadq_pipeline::{HistoryEntry, LeadRecord, LeadStore, ModelVersion, RetryPolicy, StoredEvent};
 use leadq_scoring::calibration::FeatureKind;
@@ -314,6 +314,18 @@ pub async fn check_a_better_challenger_is_promoted_and_can_be_rolled_back(store:
         .expect("get")
         .expect("lead");
     assert_eq!(read.card.expect("card").probability, Some(p));
+    // the lead's view explains the probability: contributions and intercept add up to it
+    let view = lead_view(store, "lead-007").await.expect("view");
+    let explained = view.probability_explained.expect("explained");
+    let sum = explained.intercept
+        + explained
+            .contributions
+            .iter()
+            .map(|c| c.log_odds)
+            .sum::<f64>();
+    assert!((sum - explained.log_odds).abs() < 1e-9, "{explained:?}");
+    assert!((explained.probability - p).abs() < 1e-12, "{explained:?}");
+    assert!(!explained.contributions.is_empty());
 
     // rollback to the rules
     let back = rollback_model(store, "rules-v1", "  drift suspected ", now)
@@ -388,6 +400,10 @@ pub async fn check_a_better_challenger_is_promoted_and_can_be_rolled_back(store:
     .await
     .expect("score");
     assert_eq!(rescored.card.probability, None);
+    let view = lead_view(store, rescored.card.lead_id.as_str())
+        .await
+        .expect("view");
+    assert_eq!(view.probability_explained, None, "a rules-only card");
     assert_eq!(&*rescored.card.model_version, "rules-v1");
 }
 

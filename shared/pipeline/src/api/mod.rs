@@ -14,7 +14,7 @@
 //! | `POST /v1/leads[?source=generic\|hubspot\|typeform]` | 201 `{lead_id}`, 200 for a known person or a replayed `Idempotency-Key`, 202 `{status: suppressed}` |
 //! | `POST /v1/events` | 200 with what was stored per lead |
 //! | `POST /v1/outcomes` | 200 `{lead_id, status}` |
-//! | `GET /v1/leads/{id}` | 200 with the lead, its ScoreCard and history |
+//! | `GET /v1/leads/{id}` | 200 with the lead, its ScoreCard, the explanation of its calibrated probability (per rule, in log-odds) and its history |
 //! | `DELETE /v1/leads/{id}` | 204 |
 //! | `GET /v1/alerts?state=pending\|sent\|failed[&limit=N]` | 200 `{state, alerts}`, oldest first |
 //! | `POST /v1/alerts/{id}/resend` | 200 with the alert, pending again; 409 unless it was failed |

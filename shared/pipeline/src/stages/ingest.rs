@@ -681,6 +681,9 @@ pub struct LeadView {
     pub aggregates: EventAggregates,
     /// The current verdict with its reasons and missing data; `null` until scored.
     pub card: Option<ScoreCard>,
+    /// Why the card's calibrated probability is what it is: each rule's and missing field's
+    /// log-odds under the trained version that scored it; `null` for a rules-only card.
+    pub probability_explained: Option<leadq_scoring::calibration::Explanation>,
     /// Every score change, oldest first.
     pub history: Vec<HistoryEntry>,
     /// When the decayed score may next cross a band edge.
@@ -703,7 +706,12 @@ pub async fn lead_view(store: &dyn LeadStore, lead_id: &str) -> Result<LeadView,
     }
     let record = store.get_lead(lead_id).await?.ok_or_else(not_found)?;
     let history = store.list_history(lead_id).await?;
+    let probability_explained = match &record.card {
+        Some(card) if card.probability.is_some() => explain_probability(store, card).await?,
+        _ => None,
+    };
     Ok(LeadView {
+        probability_explained,
         lead_id: record.lead.id.clone(),
         version: record.version,
         provenance: record.provenance,
@@ -716,6 +724,28 @@ pub async fn lead_view(store: &dyn LeadStore, lead_id: &str) -> Result<LeadView,
         updated_at: record.updated_at,
         lead: record.lead,
     })
+}
+
+/// The calibration of the version that scored `card`, explaining its probability; `None`
+/// when that version is gone or carries none (a view still answers without it).
+async fn explain_probability(
+    store: &dyn LeadStore,
+    card: &ScoreCard,
+) -> Result<Option<leadq_scoring::calibration::Explanation>, IngestError> {
+    let versions = store.list_model_versions().await?;
+    let Some(version) = versions
+        .iter()
+        .find(|v| v.version.as_str() == &*card.model_version)
+    else {
+        return Ok(None);
+    };
+    match super::train::version_metrics(version) {
+        Ok(metrics) => Ok(metrics.calibration.map(|c| c.explain(card))),
+        Err(error) => {
+            tracing::warn!(%error, "the scoring version's calibration is unreadable");
+            Ok(None)
+        }
+    }
 }
 
 /// `DELETE /v1/leads/{id}`: erases the person (lead, events, history, email lock) and
