@@ -379,17 +379,7 @@ fn killed_between_stages_and_restarted_the_work_completes_exactly_once() {
         receiver.count() >= 1
     });
     wait_until("the route stage is done", || {
-        runtime.block_on(async {
-            let store = SqliteStore::open(&db, &SqliteOptions::default())
-                .await
-                .expect("store");
-            store
-                .alerts_in_state(AlertState::Sent, 10)
-                .await
-                .expect("outbox")
-                .len()
-                == 1
-        })
+        sent_alerts(&runtime, &db) == 1
     });
     // the queue may still hold a redelivery of the killed process's message: wait for it
     wait_until("every queue is drained", || queued_messages(&db) == 0);
@@ -425,19 +415,7 @@ fn killed_while_delivering_the_alert_and_restarted_the_alert_is_sent_once_by_its
     let _again = Server::start(&db, &config, &receiver.url);
     // the route message comes back after its visibility timeout and finds the alert
     // queued; the outbox delivers it once the killed attempt's lease lapses
-    wait_until("the alert is sent", || {
-        runtime.block_on(async {
-            let store = SqliteStore::open(&db, &SqliteOptions::default())
-                .await
-                .expect("store");
-            store
-                .alerts_in_state(AlertState::Sent, 10)
-                .await
-                .expect("outbox")
-                .len()
-                == 1
-        })
-    });
+    wait_until("the alert is sent", || sent_alerts(&runtime, &db) == 1);
     wait_until("every queue is drained", || queued_messages(&db) == 0);
     assert_done_once(&runtime, &db, &lead_id);
     let keys = receiver.keys();
@@ -551,4 +529,18 @@ fn a_short_ingest_secret_or_a_taken_port_is_refused_and_creates_no_database() {
         "{stderr}"
     );
     assert!(!db.exists(), "nothing was created");
+}
+
+/// Alerts the outbox of the database at `db` marks sent.
+fn sent_alerts(runtime: &tokio::runtime::Runtime, db: &std::path::Path) -> usize {
+    runtime.block_on(async {
+        let store = SqliteStore::open(db, &SqliteOptions::default())
+            .await
+            .expect("store");
+        store
+            .alerts_in_state(AlertState::Sent, 10)
+            .await
+            .expect("outbox")
+            .len()
+    })
 }
