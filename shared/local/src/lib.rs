@@ -47,6 +47,7 @@ mod ledger;
 mod queue;
 pub mod settings;
 mod store;
+pub mod views;
 pub mod worker;
 
 pub use db::SqliteOptions;

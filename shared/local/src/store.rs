@@ -24,7 +24,7 @@ const MAX_APPEND: usize = 99;
 /// A [`LeadStore`] in one SQLite file (see the crate docs for the schema).
 #[derive(Clone)]
 pub struct SqliteStore {
-    db: Db,
+    pub(crate) db: Db,
 }
 
 impl SqliteStore {
