@@ -292,6 +292,15 @@ pub async fn check_a_better_challenger_is_promoted_and_can_be_rolled_back(store:
         "pricing views received before scoring are features"
     );
     assert_eq!(metrics.weight_changes.len(), calibration.features.len());
+    // the dashboard's charts: every holdout example in one calibration bin and one decile
+    let holdout = metrics.data.as_ref().expect("training data").holdout_rows;
+    let table = metrics
+        .holdout_calibration
+        .as_ref()
+        .expect("a calibration table");
+    assert_eq!(table.bins.iter().map(|b| b.count).sum::<usize>(), holdout);
+    let deciles = metrics.holdout_deciles.as_ref().expect("a decile table");
+    assert_eq!(deciles.rows.iter().map(|r| r.count).sum::<usize>(), holdout);
 
     // the score stage applies the promoted calibration
     let now = training_time() + TimeDelta::minutes(5);

@@ -18,7 +18,10 @@ use crate::ports::{LeadStore, ModelVersion, StoreError};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use leadq_scoring::calibration::{Calibration, CalibrationError, CalibrationOptions, FeatureKind};
-use leadq_scoring::metrics::{MetricsError, brier_score, calibration, log_loss, roc_auc};
+use leadq_scoring::metrics::{
+    CalibrationTable, DecileTable, MetricsError, brier_score, calibration, deciles, log_loss,
+    roc_auc,
+};
 use leadq_scoring::model::DEFAULT_MODEL_TOML;
 use leadq_scoring::{
     Event, Model, ModelConfig, ModelError, Outcome, OutcomeStatus, ScoreCard, score,
@@ -176,6 +179,13 @@ pub struct VersionMetrics {
     /// Set on a rollback record.
     #[serde(default)]
     pub rollback: Option<RollbackRecord>,
+    /// The challenger's calibration table on the holdout (predicted against observed
+    /// rates in [`CALIBRATION_BINS`] bins), for the dashboard's calibration chart.
+    #[serde(default)]
+    pub holdout_calibration: Option<CalibrationTable>,
+    /// The challenger's conversion rate per probability decile on the holdout (the lift chart).
+    #[serde(default)]
+    pub holdout_deciles: Option<DecileTable>,
 }
 
 /// The metrics a stored version carries (empty when it has none); an error names the version.
@@ -562,6 +572,9 @@ pub async fn train_model(
         active: Some(active_metrics),
         weight_changes,
         rollback: None,
+        // both only describe the holdout: a failure leaves the chart out, not the version
+        holdout_calibration: calibration(&challenger_p, &holdout_won, CALIBRATION_BINS).ok(),
+        holdout_deciles: deciles(&challenger_p, &holdout_won).ok(),
     };
     let version = ModelVersion {
         version: label.clone(),
