@@ -2,6 +2,7 @@
 
 mod backtest;
 mod companies;
+mod dashboard;
 mod error;
 mod input;
 mod models;

@@ -361,7 +361,15 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
             .context("cannot start the schedules' thread")?
     };
 
-    let app = leadq_pipeline::api::router(state);
+    let app = crate::dashboard::mount(
+        leadq_pipeline::api::router(state),
+        address,
+        crate::dashboard::DashboardState::new(
+            services.store.clone(),
+            services.routing.clone(),
+            Arc::new(SystemClock),
+        ),
+    );
     let mut server_shutdown = shutdown.clone();
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
