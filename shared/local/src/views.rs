@@ -136,8 +136,7 @@ impl SqliteStore {
                     })?
                     .collect::<Result<Vec<_>, _>>()?;
                 let mut rows = Vec::with_capacity(raw.len());
-                for (id, name, company, composite, band, action, assignee, created, verdict) in
-                    raw
+                for (id, name, company, composite, band, action, assignee, created, verdict) in raw
                 {
                     let assignee = match assignee {
                         Some(json) => Some(crate::db::decode("assignee of lead", &id, &json)?),
