@@ -44,6 +44,10 @@ impl Stage {
 pub enum Cause {
     /// The decay sweep found the lead due for rescore: its events aged, nothing new arrived.
     Decay,
+    /// Training promoted a new model version: the lead is rescored with it.
+    ModelChange,
+    /// The lead's deal closed (an outcome arrived): rescored so routing frees its rep.
+    Closed,
 }
 
 impl Cause {
@@ -51,6 +55,8 @@ impl Cause {
     pub fn name(self) -> &'static str {
         match self {
             Cause::Decay => "decay",
+            Cause::ModelChange => "model_change",
+            Cause::Closed => "closed",
         }
     }
 }

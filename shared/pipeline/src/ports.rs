@@ -121,6 +121,10 @@ pub struct LeadRecord {
     /// Who works the lead and why, once routed (records stored before routing have none).
     #[serde(default)]
     pub assignment: Option<Assignment>,
+    /// How and when its deal closed, once an outcome arrived: a closed lead keeps no rep
+    /// busy and raises no sales alert.
+    #[serde(default)]
+    pub closed: Option<Closed>,
     /// When the record was created.
     pub created_at: DateTime<Utc>,
     /// When the record was last written.
@@ -139,6 +143,7 @@ impl LeadRecord {
             card: None,
             rescore_at: None,
             assignment: None,
+            closed: None,
             created_at: now,
             updated_at: now,
         }
@@ -148,6 +153,15 @@ impl LeadRecord {
     pub fn id(&self) -> &str {
         &self.lead.id
     }
+}
+
+/// How and when a lead's deal closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Closed {
+    /// Won or lost.
+    pub status: leadq_scoring::OutcomeStatus,
+    /// When the deal closed.
+    pub at: DateTime<Utc>,
 }
 
 /// What `create_lead` found.

@@ -250,6 +250,28 @@ async fn uses_and_caches_the_active_model() {
 }
 
 #[tokio::test]
+async fn an_invalidated_cache_reads_the_active_version_at_once() {
+    let store = MemoryStore::new();
+    activate(&store, "v1", model_toml("custom-1")).await;
+    let models = ModelCache::new(Duration::from_secs(60));
+    assert_eq!(
+        models.get(&store, at(0)).await.expect("get").version(),
+        "custom-1"
+    );
+    activate(&store, "v2", model_toml("custom-2")).await;
+    assert_eq!(
+        models.get(&store, at(1)).await.expect("get").version(),
+        "custom-1"
+    );
+    models.invalidate();
+    assert_eq!(
+        models.get(&store, at(2)).await.expect("get").version(),
+        "custom-2",
+        "a process that promoted a version scores with it from the next lead on"
+    );
+}
+
+#[tokio::test]
 async fn a_broken_active_model_is_reported_with_its_version() {
     let store = MemoryStore::new();
     put_lead(&store, ideal_lead("l")).await;

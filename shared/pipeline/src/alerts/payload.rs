@@ -44,6 +44,10 @@ pub fn alerts_for(record: &LeadRecord, config: &AlertConfig, now: DateTime<Utc>)
     let Some(card) = &record.card else {
         return Vec::new();
     };
+    // a closed deal needs nobody's attention
+    if record.closed.is_some() {
+        return Vec::new();
+    }
     config
         .hooks_for(card.band, card.next_action)
         .into_iter()

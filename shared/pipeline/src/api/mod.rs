@@ -369,12 +369,13 @@ async fn post_events(State(state): State<Arc<ApiState>>, request: Request) -> Re
 }
 
 async fn post_outcome(State(state): State<Arc<ApiState>>, request: Request) -> Response {
+    let trace_id = request_id(&request);
     let (headers, body) = match authenticate(&state, request, Access::Outcomes).await {
         Ok(read) => read,
         Err(response) => return response,
     };
     let content_type = header_text(&headers, header::CONTENT_TYPE.as_str());
-    match ingest_outcome(&state.ports(), content_type, &body).await {
+    match ingest_outcome(&state.ports(), content_type, &body, &trace_id).await {
         Ok(accepted) => json(200, &accepted),
         Err(error) => ingest_error(&error),
     }

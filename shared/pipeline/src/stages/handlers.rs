@@ -30,6 +30,10 @@ pub fn history_cause(envelope: &Envelope) -> String {
                 .enqueued_at
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
         ),
+        Some(Cause::ModelChange) => {
+            "model change: rescored with the version training promoted".into()
+        }
+        Some(Cause::Closed) => "deal closed: an outcome arrived".into(),
     }
 }
 

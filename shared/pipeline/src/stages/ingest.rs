@@ -16,17 +16,17 @@
 
 use super::handlers::StagePorts;
 use crate::enrich::email::redact;
-use crate::envelope::{Envelope, Stage};
+use crate::envelope::{Cause, Envelope, Stage};
 use crate::intake::{
     EventSubmission, FieldMapping, IntakeError, LeadRef, LeadSubmission, Problem, Source,
     Violation, parse_events, parse_lead_submission, parse_outcome, require_json,
 };
 use crate::ports::{
-    Claim, Created, EventAggregates, HistoryEntry, LeadRecord, LeadStore, Provenance, QueueError,
-    StoreError, email_hash,
+    Claim, Closed, Created, EventAggregates, HistoryEntry, LeadRecord, LeadStore, Provenance,
+    QueueError, StoreError, email_hash,
 };
 use crate::routing::Assignment;
-use crate::writes::{NewEvent, record_events};
+use crate::writes::{NewEvent, record_events, update_lead_with_retry};
 use chrono::{DateTime, TimeDelta, Utc};
 use leadq_scoring::{Lead, Outcome, OutcomeStatus, ScoreCard};
 use serde::{Deserialize, Serialize};
@@ -643,6 +643,7 @@ pub async fn ingest_outcome(
     ports: &StagePorts<'_>,
     content_type: Option<&str>,
     body: &[u8],
+    trace_id: &str,
 ) -> Result<OutcomeAccepted, IngestError> {
     crate::intake::check_body_size(body)?;
     require_json(content_type)?;
@@ -659,6 +660,25 @@ pub async fn ingest_outcome(
         closed_at: submission.closed_at,
     };
     ports.store.put_outcome(&outcome).await?;
+    // the lead is marked closed and rescored, so the route stage frees its rep and it
+    // raises no more sales alerts; a replay writes nothing new but sends again, harmlessly
+    let closed = Closed {
+        status: submission.status,
+        at: submission.closed_at,
+    };
+    update_lead_with_retry(ports.store, &lead_id, now, &ports.policy, |record| {
+        if record.closed == Some(closed) {
+            return false;
+        }
+        record.closed = Some(closed);
+        true
+    })
+    .await?;
+    let envelope = Envelope::new(Stage::Score, &lead_id, trace_id, now).with_cause(Cause::Closed);
+    ports
+        .queue
+        .send(Stage::Score, std::slice::from_ref(&envelope))
+        .await?;
     tracing::info!(status = ?submission.status, "outcome stored");
     Ok(OutcomeAccepted {
         lead_id,

@@ -141,6 +141,31 @@ async fn assign(
     };
     let current = record.assignment.clone();
     let held = ledger.holder(&lead_id).await?;
+    if let Some(closed) = record.closed {
+        let why = format!(
+            "the deal closed {} on {}",
+            match closed.status {
+                leadq_scoring::OutcomeStatus::Won => "won",
+                leadq_scoring::OutcomeStatus::Lost => "lost",
+            },
+            closed.at.format("%Y-%m-%d")
+        );
+        return match current.as_ref().and_then(Assignment::rep) {
+            Some(rep) => {
+                // the slot first: if writing the lead fails, the retry finds nothing to free
+                ledger.release(&lead_id).await?;
+                let why = format!("{why}: {rep} is free for new leads");
+                let updated = write(store, &lead_id, None, now, policy).await?;
+                Ok((AssignmentChange::Released, why, updated))
+            }
+            None => {
+                if held.is_some() {
+                    ledger.release(&lead_id).await?;
+                }
+                Ok((AssignmentChange::Unassigned, why, record))
+            }
+        };
+    }
     let decide = |loads: &BTreeMap<String, RepLoad>| {
         assign_rep(
             context.routing,

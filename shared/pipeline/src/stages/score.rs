@@ -65,6 +65,12 @@ impl ModelCache {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Forgets the cached model: the next score reads the active version again (for a
+    /// process that has just promoted or rolled back a version itself).
+    pub fn invalidate(&self) {
+        *self.lock() = None;
+    }
+
     /// The model to score with at `now`.
     pub async fn get(
         &self,
