@@ -375,16 +375,18 @@ fn pick<T: Copy>(values: &[T], rows: &[usize]) -> Vec<T> {
 }
 
 /// Progress on stderr, drawn only on a terminal and only once the job has taken a second.
-struct Progress {
+pub(crate) struct Progress {
     bar: ProgressBar,
     started: Instant,
     shown: bool,
 }
 
 impl Progress {
-    fn new(total: u64) -> Self {
+    /// A bar of `total` steps counted in `unit`, hidden until a second has passed.
+    pub(crate) fn new(total: u64, unit: &str) -> Self {
         let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden());
-        if let Ok(style) = ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} fits") {
+        let template = format!("{{msg}} [{{bar:30}}] {{pos}}/{{len}} {unit}");
+        if let Ok(style) = ProgressStyle::with_template(&template) {
             bar.set_style(style.progress_chars("=> "));
         }
         Progress {
@@ -394,7 +396,8 @@ impl Progress {
         }
     }
 
-    fn tick(&mut self, message: &str) {
+    /// One step done.
+    pub(crate) fn tick(&mut self, message: &str) {
         if !self.shown
             && self.started.elapsed() > Duration::from_secs(1)
             && std::io::stderr().is_terminal()
@@ -406,7 +409,8 @@ impl Progress {
         self.bar.inc(1);
     }
 
-    fn finish(&self) {
+    /// Clears the bar.
+    pub(crate) fn finish(&self) {
         self.bar.finish_and_clear();
     }
 }
@@ -494,7 +498,7 @@ pub fn backtest(args: &BacktestArgs) -> anyhow::Result<BacktestReport> {
     };
     let mut results = Vec::new();
     let mut chosen = lambdas[0];
-    let mut progress = Progress::new((args.folds * lambdas.len() + 1) as u64);
+    let mut progress = Progress::new((args.folds * lambdas.len() + 1) as u64, "fits");
     if args.folds >= 2 {
         let train_labels = pick(&labels, &train_rows);
         let folds = stratified_kfold(&train_labels, args.folds, args.seed)

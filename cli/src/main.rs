@@ -3,6 +3,7 @@
 mod backtest;
 mod companies;
 mod dashboard;
+mod demo;
 mod error;
 mod input;
 mod models;
@@ -36,6 +37,8 @@ enum Command {
     Submit(submit::SubmitArgs),
     /// List, show and roll back the model versions of the local store.
     Models(models::ModelsArgs),
+    /// Replay a generated history through the local mode, print the queue and serve the dashboard.
+    Demo(demo::DemoArgs),
     /// Run the API, the enrich, score and route workers and the schedules on the local store.
     Serve(serve::ServeArgs),
 }
@@ -48,6 +51,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Submit(args) => submit::run(&args)?,
         Command::Models(args) => models::run(&args)?,
         Command::Serve(args) => serve::run(&args)?,
+        Command::Demo(args) => demo::run(&args)?,
     }
     Ok(())
 }

@@ -17,8 +17,8 @@ use leadq_pipeline::routing::RoutingConfig;
 use leadq_pipeline::stages::decay::{DEFAULT_MAX_PAGES, DEFAULT_PAGE_SIZE};
 use leadq_pipeline::stages::handlers::done_if_lead_gone;
 use leadq_pipeline::stages::{
-    ModelCache, RouteContext, StagePorts, TrainSettings, enrich_stage_handler, route_stage_handler,
-    score_stage_handler, sweep_decay, train_model,
+    ModelCache, RouteContext, StagePorts, TrainReport, TrainSettings, enrich_stage_handler,
+    route_stage_handler, score_stage_handler, sweep_decay, train_model,
 };
 use leadq_pipeline::{Clock, RetryPolicy, Stage, SystemClock};
 use std::future::Future;
@@ -109,8 +109,18 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
 }
 
 fn init_logging() {
+    init_logging_with("info");
+}
+
+/// Logging for `leadq demo`: warnings only unless `RUST_LOG` says otherwise (a line per
+/// request would bury the demo's output).
+pub fn init_logging_quiet() {
+    init_logging_with("warn");
+}
+
+fn init_logging_with(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     // a second init (tests calling run twice) keeps the first subscriber
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -227,12 +237,12 @@ pub async fn ingest_secret(
 }
 
 /// Everything the workers and timers share.
-struct Services {
+pub struct Services {
     store: SqliteStore,
     queue: WakingQueue<leadq_local::SqliteQueue>,
     directory: SqliteDirectory,
     ledger: SqliteLedger,
-    clock: SystemClock,
+    clock: Arc<dyn Clock>,
     models: ModelCache,
     routing: RoutingConfig,
     alerts: AlertConfig,
@@ -241,6 +251,7 @@ struct Services {
     policy: RetryPolicy,
     worker: WorkerSettings,
     alert_interval: Duration,
+    schedules: bool,
     settings: SqliteSettings,
 }
 
@@ -249,8 +260,193 @@ impl Services {
         StagePorts {
             store: &self.store,
             queue: &self.queue,
-            clock: &self.clock,
+            clock: self.clock.as_ref(),
             policy: self.policy,
+        }
+    }
+
+    /// The local store.
+    pub fn store(&self) -> &SqliteStore {
+        &self.store
+    }
+
+    /// The work queues, waking this process's workers on send.
+    pub fn queue(&self) -> &WakingQueue<leadq_local::SqliteQueue> {
+        &self.queue
+    }
+}
+
+/// What a local server runs with, resolved: `leadq serve` builds it from its options and
+/// the environment, `leadq demo` from its own.
+pub struct ServerParts {
+    /// The SQLite file, already opened as `store` and `settings`.
+    pub store: SqliteStore,
+    /// Named values kept in the same file (the last training time).
+    pub settings: SqliteSettings,
+    /// Routing and alerts.
+    pub config: ServeConfig,
+    /// Which form field fills which lead attribute.
+    pub mapping: FieldMapping,
+    /// Who may call the API.
+    pub auth: IngestAuth,
+    /// The time every stage reads.
+    pub clock: Arc<dyn Clock>,
+    /// How the stage workers poll and handle their queues.
+    pub worker: WorkerSettings,
+    /// Time between runs of the alert outbox delivery.
+    pub alert_interval: Duration,
+    /// Whether the decay, alert and training timers run.
+    pub schedules: bool,
+}
+
+/// A started local server: the API on its listener, the stage workers and the timers.
+pub struct RunningServer {
+    /// Where the API listens.
+    pub address: SocketAddr,
+    services: Arc<Services>,
+    stop: watch::Sender<bool>,
+    tasks: tokio::task::JoinSet<(Stage, WorkerTotals)>,
+    timers: Option<std::thread::JoinHandle<()>>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Starts the API on `listener`, a worker per stage and (if asked) the timers.
+pub fn start(
+    listener: tokio::net::TcpListener,
+    parts: ServerParts,
+) -> anyhow::Result<RunningServer> {
+    let address = listener.local_addr().context("no local address")?;
+    let alerts_configured = parts.config.alerts.is_some();
+    let alerts = parts.config.alerts.unwrap_or_default();
+    let notifier = HttpNotifier::new(&alerts.delivery).context("cannot build the alert sender")?;
+    let store = parts.store;
+    let services = Arc::new(Services {
+        queue: WakingQueue::new(store.queue(), Arc::new(Wakeups::default())),
+        directory: store.directory(),
+        ledger: store.ledger(),
+        store,
+        clock: parts.clock,
+        models: ModelCache::default(),
+        routing: parts.config.routing,
+        alerts,
+        alerts_configured,
+        notifier,
+        policy: RetryPolicy::default(),
+        worker: parts.worker,
+        alert_interval: parts.alert_interval,
+        schedules: parts.schedules,
+        settings: parts.settings,
+    });
+    let state = ApiState {
+        store: Arc::new(services.store.clone()),
+        queue: Arc::new(services.queue.clone()),
+        clock: Arc::clone(&services.clock),
+        auth: parts.auth,
+        mapping: parts.mapping,
+        policy: services.policy,
+    };
+
+    let (stop, shutdown) = watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+    for stage in Stage::ALL {
+        let (services, shutdown) = (Arc::clone(&services), shutdown.clone());
+        tasks.spawn(async move { (stage, stage_worker(services, stage, shutdown).await) });
+    }
+    // the schedules get a thread of their own: the alert delivery's future is not `Send`
+    // (its stream of per-alert futures), so it cannot be spawned on the shared runtime
+    let timers = if services.schedules {
+        let (services, shutdown) = (Arc::clone(&services), shutdown.clone());
+        Some(
+            std::thread::Builder::new()
+                .name("leadq-schedules".into())
+                .spawn(move || run_schedules(services, shutdown))
+                .context("cannot start the schedules' thread")?,
+        )
+    } else {
+        None
+    };
+
+    let app = crate::dashboard::mount(
+        leadq_pipeline::api::router(state),
+        address,
+        crate::dashboard::DashboardState::new(
+            services.store.clone(),
+            services.routing.clone(),
+            Arc::clone(&services.clock),
+        ),
+    );
+    let mut server_shutdown = shutdown.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = server_shutdown.wait_for(|stop| *stop).await;
+            })
+            .await
+    });
+    Ok(RunningServer {
+        address,
+        services,
+        stop,
+        tasks,
+        timers,
+        server,
+    })
+}
+
+impl RunningServer {
+    /// The stores, queues and clock the workers use.
+    pub fn services(&self) -> &Services {
+        &self.services
+    }
+
+    /// Messages waiting or in flight on every stage's queue: 0 when all work is done.
+    pub async fn pending_work(&self) -> anyhow::Result<u64> {
+        Ok(self.services.store.queue().pending().await?)
+    }
+
+    /// Runs the training job now, as its timer would.
+    pub async fn train_now(&self) -> anyhow::Result<TrainReport> {
+        train_job(&self.services, self.services.clock.now())
+            .await
+            .map_err(|e| anyhow::anyhow!(e))
+    }
+
+    /// Stops taking work, finishes the batches in hand (up to a grace period: the rest
+    /// stays queued) and stops the API.
+    pub async fn shutdown(self) {
+        let RunningServer {
+            stop,
+            mut tasks,
+            timers,
+            server,
+            ..
+        } = self;
+        let _ = stop.send(true);
+        let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+            while let Some(done) = tasks.join_next().await {
+                if let Ok((stage, totals)) = done {
+                    tracing::info!(stage = stage.name(), ?totals, "worker stopped");
+                }
+            }
+            if let Some(timers) = timers
+                && tokio::task::spawn_blocking(move || timers.join())
+                    .await
+                    .is_err()
+            {
+                tracing::warn!("the schedules' thread failed");
+            }
+        })
+        .await;
+        if drained.is_err() {
+            println!(
+                "leadq serve: work still in hand after {}s is left queued; it is picked up on the next start",
+                SHUTDOWN_GRACE.as_secs()
+            );
+        }
+        match tokio::time::timeout(SHUTDOWN_GRACE, server).await {
+            Ok(Ok(Ok(()))) | Err(_) => {}
+            Ok(Ok(Err(error))) => tracing::warn!(%error, "the HTTP server stopped with an error"),
+            Ok(Err(error)) => tracing::warn!(%error, "the HTTP server task failed"),
         }
     }
 }
@@ -278,7 +474,6 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(SocketAddr::new(args.bind, args.port))
         .await
         .with_context(|| format!("cannot listen on {}:{}", args.bind, args.port))?;
-    let address = listener.local_addr().context("no local address")?;
 
     let options = SqliteOptions::default();
     let db_name = args.db.display().to_string();
@@ -291,39 +486,27 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let (secret, source) = ingest_secret(&settings, env).await?;
     let auth = IngestAuth::from_config(Some(secret.clone()), &api_keys)
         .context("the API credentials are refused")?;
-    let alerts_configured = config.alerts.is_some();
-    let alerts = config.alerts.unwrap_or_default();
-    let notifier = HttpNotifier::new(&alerts.delivery).context("cannot build the alert sender")?;
-
-    let services = Arc::new(Services {
-        queue: WakingQueue::new(store.queue(), Arc::new(Wakeups::default())),
-        directory: store.directory(),
-        ledger: store.ledger(),
-        store,
-        clock: SystemClock,
-        models: ModelCache::default(),
-        routing: config.routing,
-        alerts,
-        alerts_configured,
-        notifier,
-        policy: RetryPolicy::default(),
-        worker: WorkerSettings {
-            visibility: Duration::from_secs(args.visibility_timeout),
-            // sends in this process wake the workers; polling is for the rest
-            idle_wait: Duration::from_millis(250),
-            ..WorkerSettings::default()
+    let routing_source = config.routing_source.clone();
+    let hooks = config.alerts.as_ref().map(|alerts| alerts.hooks.len());
+    let running = start(
+        listener,
+        ServerParts {
+            store,
+            settings,
+            config,
+            mapping,
+            auth,
+            clock: Arc::new(SystemClock),
+            worker: WorkerSettings {
+                visibility: Duration::from_secs(args.visibility_timeout),
+                // sends in this process wake the workers; polling is for the rest
+                idle_wait: Duration::from_millis(250),
+                ..WorkerSettings::default()
+            },
+            alert_interval: Duration::from_secs(args.alert_interval),
+            schedules: true,
         },
-        alert_interval: Duration::from_secs(args.alert_interval),
-        settings,
-    });
-    let state = ApiState {
-        store: Arc::new(services.store.clone()),
-        queue: Arc::new(services.queue.clone()),
-        clock: Arc::new(SystemClock),
-        auth,
-        mapping,
-        policy: services.policy,
-    };
+    )?;
 
     match source {
         SecretSource::Environment => println!("ingest secret: from {SECRET_ENV}"),
@@ -334,86 +517,26 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
             "ingest secret: the one generated on the first start, kept in {db_name} (table settings, key {INGEST_SECRET_KEY})"
         ),
     }
-    println!("routing: {}", config.routing_source);
-    if services.alerts_configured {
-        println!(
-            "alerts: {} hook(s) from {ALERTS_FILE}",
-            services.alerts.hooks.len()
-        );
-    } else {
-        println!("alerts: none (no {ALERTS_FILE} in the config directory)");
+    println!("routing: {routing_source}");
+    match hooks {
+        Some(hooks) => println!("alerts: {hooks} hook(s) from {ALERTS_FILE}"),
+        None => println!("alerts: none (no {ALERTS_FILE} in the config directory)"),
     }
-    println!("leadq serve: listening on http://{address} (database {db_name}); Ctrl-C stops");
-
-    let (stop, shutdown) = watch::channel(false);
-    let mut tasks = tokio::task::JoinSet::new();
-    for stage in Stage::ALL {
-        let (services, shutdown) = (Arc::clone(&services), shutdown.clone());
-        tasks.spawn(async move { (stage, stage_worker(services, stage, shutdown).await) });
-    }
-    // the schedules get a thread of their own: the alert delivery's future is not `Send`
-    // (its stream of per-alert futures), so it cannot be spawned on the shared runtime
-    let timers = {
-        let (services, shutdown) = (Arc::clone(&services), shutdown.clone());
-        std::thread::Builder::new()
-            .name("leadq-schedules".into())
-            .spawn(move || run_schedules(services, shutdown))
-            .context("cannot start the schedules' thread")?
-    };
-
-    let app = crate::dashboard::mount(
-        leadq_pipeline::api::router(state),
-        address,
-        crate::dashboard::DashboardState::new(
-            services.store.clone(),
-            services.routing.clone(),
-            Arc::new(SystemClock),
-        ),
+    println!(
+        "leadq serve: listening on http://{} (database {db_name}); Ctrl-C stops",
+        running.address
     );
-    let mut server_shutdown = shutdown.clone();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = server_shutdown.wait_for(|stop| *stop).await;
-            })
-            .await
-    });
 
     signals.wait().await;
     println!("leadq serve: stopping; finishing the work in hand (the rest stays queued)");
-    let _ = stop.send(true);
-    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
-        while let Some(done) = tasks.join_next().await {
-            if let Ok((stage, totals)) = done {
-                tracing::info!(stage = stage.name(), ?totals, "worker stopped");
-            }
-        }
-        if tokio::task::spawn_blocking(move || timers.join())
-            .await
-            .is_err()
-        {
-            tracing::warn!("the schedules' thread failed");
-        }
-    })
-    .await;
-    if drained.is_err() {
-        println!(
-            "leadq serve: work still in hand after {}s is left queued; it is picked up on the next start",
-            SHUTDOWN_GRACE.as_secs()
-        );
-    }
-    match tokio::time::timeout(SHUTDOWN_GRACE, server).await {
-        Ok(Ok(Ok(()))) | Err(_) => {}
-        Ok(Ok(Err(error))) => tracing::warn!(%error, "the HTTP server stopped with an error"),
-        Ok(Err(error)) => tracing::warn!(%error, "the HTTP server task failed"),
-    }
+    running.shutdown().await;
     println!("leadq serve: stopped");
     Ok(())
 }
 
 /// Ctrl-C and (on Unix) SIGTERM, listened for from creation on: a signal arriving
 /// before [`StopSignals::wait`] is polled is not missed (nor kills the process).
-struct StopSignals {
+pub struct StopSignals {
     #[cfg(unix)]
     interrupt: tokio::signal::unix::Signal,
     #[cfg(unix)]
@@ -421,7 +544,8 @@ struct StopSignals {
 }
 
 impl StopSignals {
-    fn install() -> anyhow::Result<StopSignals> {
+    /// Starts listening for the signals.
+    pub fn install() -> anyhow::Result<StopSignals> {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
@@ -434,7 +558,8 @@ impl StopSignals {
         Ok(StopSignals {})
     }
 
-    async fn wait(&mut self) {
+    /// Waits for the first of them.
+    pub async fn wait(&mut self) {
         #[cfg(unix)]
         tokio::select! {
             _ = self.interrupt.recv() => {}
@@ -656,18 +781,9 @@ async fn run_job(services: &Services, job: Job) {
             })
             .map_err(|e| e.to_string())
         }),
-        Job::Train => Box::pin(async move {
-            let settings = TrainSettings::default();
-            let report = train_model(&services.store, now, &settings)
-                .await
-                .map(|report| report.reason.clone())
-                .map_err(|e| e.to_string())?;
-            let at = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-            if let Err(error) = services.settings.put(LAST_TRAIN_KEY, &at).await {
-                tracing::warn!(%error, "cannot record the training time; the next start trains again");
-            }
-            Ok(report)
-        }),
+        Job::Train => {
+            Box::pin(async move { train_job(services, now).await.map(|report| report.reason) })
+        }
     };
     match run.await {
         Ok(summary) => tracing::info!(job = job.name(), %summary, "scheduled job done"),
@@ -675,6 +791,26 @@ async fn run_job(services: &Services, job: Job) {
             tracing::warn!(job = job.name(), %error, "scheduled job failed; the next run tries again")
         }
     }
+}
+
+/// Trains a challenger, promotes it if it is not worse, and records the run's time.
+async fn train_job(
+    services: &Services,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<TrainReport, String> {
+    let settings = TrainSettings::default();
+    let report = train_model(&services.store, now, &settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    if report.promoted {
+        // this process's workers score with the promoted version from their next lead on
+        services.models.invalidate();
+    }
+    let at = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    if let Err(error) = services.settings.put(LAST_TRAIN_KEY, &at).await {
+        tracing::warn!(%error, "cannot record the training time; the next start trains again");
+    }
+    Ok(report)
 }
 
 #[cfg(test)]

@@ -49,6 +49,17 @@ impl SqliteQueue {
         self.db.options.max_receive_count.max(1)
     }
 
+    /// Messages waiting or in flight on every stage's queue (dead letters not counted):
+    /// 0 when every piece of work sent has been handled and acked.
+    pub async fn pending(&self) -> Result<u64, QueueError> {
+        self.call("pending", |conn| {
+            let count: i64 =
+                conn.query_row("SELECT COUNT(*) FROM queue_messages", [], |row| row.get(0))?;
+            Ok(u64::try_from(count).unwrap_or(0))
+        })
+        .await
+    }
+
     async fn call<T, F>(&self, operation: &'static str, f: F) -> Result<T, QueueError>
     where
         T: Send + 'static,
