@@ -263,6 +263,11 @@ pub async fn check_update_lead_is_version_checked(h: &dyn Harness) {
     next.lead.source = Some("partner".into());
     next.rescore_at = Some(at(3_600));
     next.updated_at = at(10);
+    // a closed deal's mark round-trips like every other field
+    next.closed = Some(leadq_pipeline::Closed {
+        status: leadq_scoring::OutcomeStatus::Won,
+        at: at(5),
+    });
     store.update_lead(&next).await.expect("update_lead");
 
     let mut stale = original.clone();

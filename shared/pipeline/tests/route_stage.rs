@@ -6,15 +6,16 @@ mod alerts_support;
 
 use alerts_support::{Receiver, config, hot_lead, now};
 use leadq_pipeline::alerts::{AlertConfig, DeliveryOutcome, HttpNotifier};
+use leadq_pipeline::envelope::Cause;
 use leadq_pipeline::memory::{HookedStore, MemoryLedger, MemoryQueue, MemoryStore, WriteHook};
 use leadq_pipeline::routing::{Assignee, RoutingConfig, Strategy};
 use leadq_pipeline::stages::{
-    AlertAttempt, AssignmentChange, RouteContext, RouteOutcome, StageError, StagePorts, lead_view,
-    route_lead, route_stage_handler,
+    AlertAttempt, AssignmentChange, RouteContext, RouteOutcome, StageError, StagePorts,
+    ingest_outcome, lead_view, route_lead, route_stage_handler,
 };
 use leadq_pipeline::{
     Alert, AlertState, Envelope, FixedClock, LeadRecord, LeadStore, RepCaps, RepLedger, RepLoad,
-    RetryPolicy, Stage, Take, update_lead_with_retry,
+    RetryPolicy, Stage, Take, WorkQueue, update_lead_with_retry,
 };
 use leadq_scoring::{Band, NextAction};
 use std::sync::Arc;
@@ -473,4 +474,63 @@ async fn an_erase_racing_the_alert_leaves_no_alert_and_sends_nothing() {
         assert!(left.is_empty(), "{state:?}: {left:?}");
     }
     assert_eq!(world.receiver.received().len(), 0, "nothing was sent");
+}
+
+#[tokio::test]
+async fn a_closing_outcome_frees_the_rep_and_silences_the_lead() {
+    let world = World::new().await;
+    world.add(&unique("lead-1")).await;
+    assert_eq!(
+        world.route("lead-1").await.change,
+        AssignmentChange::Assigned
+    );
+    assert_eq!(world.load("ada").await.open, 1);
+    let alerted = world.receiver.accepted().len();
+
+    let (queue, clock) = (MemoryQueue::default(), FixedClock::new(now()));
+    let ports = StagePorts {
+        store: &world.store,
+        queue: &queue,
+        clock: &clock,
+        policy: policy(),
+    };
+    let body = br#"{"lead_id": "lead-1", "status": "won", "amount": 24000, "closed_at": "2026-11-23T11:00:00Z"}"#;
+    let accepted = ingest_outcome(&ports, Some("application/json"), body, "trace-1")
+        .await
+        .expect("outcome");
+    assert_eq!(accepted.lead_id, "lead-1");
+    let record = world.stored("lead-1").await;
+    assert_eq!(
+        record.closed.map(|c| c.status),
+        Some(leadq_scoring::OutcomeStatus::Won)
+    );
+    // the lead goes back through scoring, which hands it to routing
+    let sent = queue
+        .receive(Stage::Score, 10, std::time::Duration::from_secs(30))
+        .await
+        .expect("receive");
+    assert_eq!(sent.len(), 1);
+    let envelope = Envelope::parse(&sent[0].body).expect("an envelope");
+    assert_eq!(envelope.cause, Some(Cause::Closed));
+
+    let outcome = world.route("lead-1").await;
+    assert_eq!(outcome.change, AssignmentChange::Released);
+    assert!(outcome.why.contains("closed won"), "{}", outcome.why);
+    assert_eq!(world.load("ada").await.open, 0, "ada is free for new leads");
+    assert_eq!(world.stored("lead-1").await.assignment, None);
+
+    // a closed lead raises no alert, whatever its verdict becomes
+    world
+        .rescore("lead-1", Band::Hot, NextAction::AccountFollowUp)
+        .await;
+    let again = world.route("lead-1").await;
+    assert!(again.alerts.is_empty());
+    assert_eq!(world.receiver.accepted().len(), alerted);
+
+    // the same outcome again (at-least-once) writes nothing new
+    let version = world.stored("lead-1").await.version;
+    ingest_outcome(&ports, Some("application/json"), body, "trace-2")
+        .await
+        .expect("replayed outcome");
+    assert_eq!(world.stored("lead-1").await.version, version);
 }
