@@ -519,7 +519,10 @@ fn every_page_shows_the_store_escaped() {
                 .body
                 .contains("<span class=\"muted\">queue</span> unassigned")
         );
-        assert!(queue.body.contains("<td>ada</td>"));
+        assert!(
+            queue.body.contains("<td>Ada &lt;Lovelace&gt;</td>"),
+            "the rep by name"
+        );
         assert!(
             !queue.body.contains("Nora New"),
             "unscored leads are only counted"

@@ -23,7 +23,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use leadq_local::views::{QueueFilter, QueueRow};
-use leadq_pipeline::routing::Assignee;
+use leadq_pipeline::routing::{Assignee, RoutingConfig};
 use leadq_scoring::{Band, NextAction};
 use std::fmt::Write;
 use std::sync::Arc;
@@ -104,9 +104,13 @@ fn filter_href(band: Option<Band>, action: Option<NextAction>) -> String {
     }
 }
 
-fn assignee_cell(assignee: Option<&Assignee>) -> String {
+/// The rep by name (its id when the routing rules no longer name it), or the queue.
+fn assignee_cell(assignee: Option<&Assignee>, routing: &RoutingConfig) -> String {
     match assignee {
-        Some(Assignee::Rep(rep)) => esc(rep).to_string(),
+        Some(Assignee::Rep(rep)) => match routing.rep(rep).and_then(|(_, r)| r.name.as_deref()) {
+            Some(name) => esc(name).to_string(),
+            None => esc(rep).to_string(),
+        },
         Some(Assignee::Queue(queue)) => {
             format!("<span class=\"muted\">queue</span> {}", esc(queue))
         }
@@ -282,7 +286,7 @@ pub async fn queue_page(
                 row.composite,
                 band_badge(row.band),
                 action_words(row.next_action),
-                assignee_cell(row.assignee.as_ref()),
+                assignee_cell(row.assignee.as_ref(), &state.routing),
                 age(row.created_at, now),
                 row.verdict_at
                     .map_or_else(|| "–".to_string(), |at| format!("{} ago", age(at, now))),
