@@ -561,7 +561,7 @@ fn every_page_shows_the_store_escaped() {
         assert!(industry < demo, "reasons largest first");
         assert!(body.contains("&lt;img src=x onerror=alert(1)&gt;"));
         assert!(body.contains("company.employees"));
-        assert!(body.contains("rep <b>ada</b>"));
+        assert!(body.contains("rep <b>Ada &lt;Lovelace&gt;</b> (ada)"));
         assert!(body.contains("least_loaded picked ada"));
         assert!(body.contains("new events"), "the score change");
         assert!(body.contains("rules-default-2026.11"));
@@ -740,6 +740,32 @@ fn a_non_loopback_bind_serves_no_dashboard() {
                 !page.body.contains("<html"),
                 "{path}: the API's answer, not a page"
             );
+        }
+    });
+}
+
+#[test]
+fn an_empty_store_says_what_to_do() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("config");
+    std::fs::create_dir_all(&config).expect("config dir");
+    std::fs::write(
+        config.join("routing.toml"),
+        "fallback_queue = \"unassigned\"\n",
+    )
+    .expect("routing.toml");
+    let server = Server::start(&dir.path().join("empty.db"), &config, "127.0.0.1");
+    let base = server.url.clone();
+    runtime().block_on(async {
+        for (path, says) in [
+            ("/", "No leads yet"),
+            ("/reps", "No teams are configured"),
+            ("/model", "No model version is stored yet"),
+            ("/alerts", "No alerts yet"),
+        ] {
+            let page = get(&format!("{base}{path}")).await;
+            assert_eq!(page.status, 200, "{path}");
+            assert!(page.body.contains(says), "{path}: {}", page.body);
         }
     });
 }

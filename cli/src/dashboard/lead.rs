@@ -87,7 +87,10 @@ pub async fn lead_page(
     match &record.assignment {
         Some(assignment) => {
             let who = match &assignment.assignee {
-                Assignee::Rep(rep) => format!("rep <b>{}</b>", esc(rep)),
+                Assignee::Rep(rep) => match state.routing.rep(rep).and_then(|(_, r)| r.name.as_deref()) {
+                    Some(name) => format!("rep <b>{}</b> ({})", esc(name), esc(rep)),
+                    None => format!("rep <b>{}</b>", esc(rep)),
+                },
                 Assignee::Queue(queue) => format!("the queue <b>{}</b>", esc(queue)),
             };
             let _ = write!(

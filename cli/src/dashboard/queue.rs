@@ -163,6 +163,14 @@ pub async fn queue_page(
     let now = state.clock.now();
     let mut body = String::new();
     let scored: usize = counts.by_verdict.values().sum();
+    if scored == 0 && counts.unscored == 0 {
+        body.push_str(
+            "<h1>Lead queue</h1><div class=\"empty\">No leads yet. Send a form submission to \
+             <code>POST /v1/leads</code> (for example with <code>leadq submit</code>), or run \
+             <code>leadq demo</code> for a generated history; leads appear here once scored.</div>",
+        );
+        return ok_page("Lead queue", Nav::Queue, &body);
+    }
     let _ = write!(
         body,
         "<h1>Lead queue</h1><p class=\"lede\">{scored} scored lead(s){}. Click a count to see \
@@ -173,15 +181,6 @@ pub async fn queue_page(
             String::new()
         }
     );
-    if scored == 0 && counts.unscored == 0 {
-        body.push_str(
-            "<div class=\"empty\">No leads yet. Send a form submission to <code>POST /v1/leads</code> \
-             (for example with <code>leadq submit</code>), or run <code>leadq demo</code> for a \
-             generated history; leads appear here once scored.</div>",
-        );
-        return ok_page("Lead queue", Nav::Queue, &body);
-    }
-
     // the band x next action matrix
     let actions: Vec<NextAction> = ACTIONS
         .into_iter()
