@@ -144,6 +144,11 @@ fn an_earlier_demo_is_replaced_and_any_other_file_is_refused() {
         String::from_utf8_lossy(&again.stderr)
     );
     assert!(stdout(&again).contains("replayed: 50 leads"));
+    // the demo's teams are written beside it, for `leadq serve --config`
+    let routing = std::fs::read_to_string(dir.path().join("demo.config/routing.toml"))
+        .expect("the demo's routing beside its database");
+    assert!(routing.contains("[[teams]]"));
+    assert!(stdout(&again).contains("--config"), "{}", stdout(&again));
 
     let other = dir.path().join("mine.db");
     std::fs::write(&other, b"my notes, not a database").expect("write");

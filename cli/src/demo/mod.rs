@@ -14,7 +14,7 @@
 mod world;
 
 use crate::serve::{
-    ALERTS_FILE, RunningServer, ServeConfig, ServerParts, StopSignals, ingest_secret, start,
+    ALERTS_FILE, ROUTING_FILE, RunningServer, ServeConfig, ServerParts, StopSignals, ingest_secret, start,
 };
 use anyhow::{Context, bail};
 use chrono::{DateTime, Duration, DurationRound, Utc};
@@ -363,6 +363,16 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
         .await
         .context("cannot fill the company directory")?;
     let routing = RoutingConfig::from_toml(world::ROUTING_TOML).context("the demo's routing")?;
+    // the teams beside the database, so `leadq serve` can run it again with them
+    let config_dir = args.db.with_extension("config");
+    std::fs::create_dir_all(&config_dir)
+        .with_context(|| format!("cannot create {}", config_dir.display()))?;
+    std::fs::write(config_dir.join(ROUTING_FILE), world::ROUTING_TOML.trim_start())
+        .with_context(|| format!("cannot write {}", config_dir.display()))?;
+    let serve_again = format!(
+        "leadq serve --db {db_name} --config {}",
+        config_dir.display()
+    );
     let inbox = start_inbox().await?;
     let alerts = demo_alerts(inbox.address, dashboard)?;
 
@@ -447,7 +457,7 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
     print_queue(&leads, &routing);
 
     let Some(listener) = listener else {
-        println!("database: {db_name} (`leadq serve --db {db_name}` serves it)");
+        println!("database: {db_name} (`{serve_again}` serves it with the demo's teams)");
         return Ok(());
     };
     // from here on the real clock: the dashboard, the API and the schedules run live
@@ -478,7 +488,7 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
         "API: http://{}/v1/... (the ingest secret is in {db_name}, table settings, key {INGEST_SECRET_KEY}; {ALERTS_FILE}-style hooks go to the demo's own receiver)",
         server.address
     );
-    println!("Ctrl-C stops; `leadq serve --db {db_name}` serves this database again");
+    println!("Ctrl-C stops; `{serve_again}` serves this database again");
     signals.wait().await;
     server.shutdown().await;
     Ok(())

@@ -580,6 +580,7 @@ fn events(
 
 /// The routing of the demo: two territories with their reps, and the fallback queue.
 pub const ROUTING_TOML: &str = r#"
+# The demo's routing (written by `leadq demo` beside its database).
 fallback_queue = "unassigned"
 
 [regions]
