@@ -226,11 +226,16 @@ async fn main() -> anyhow::Result<()> {
             break;
         }
         if Instant::now() > deadline {
-            bail!("{pending} messages still queued after {}s", args.drain_seconds);
+            bail!(
+                "{pending} messages still queued after {}s",
+                args.drain_seconds
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let dead: i64 = db.query_row("SELECT COUNT(*) FROM queue_dead_letters", [], |row| row.get(0))?;
+    let dead: i64 = db.query_row("SELECT COUNT(*) FROM queue_dead_letters", [], |row| {
+        row.get(0)
+    })?;
 
     let mut statement = db.prepare(
         "SELECT json_extract(record, '$.created_at'), json_extract(record, '$.assignment.at') FROM leads",

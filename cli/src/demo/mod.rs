@@ -14,7 +14,8 @@
 mod world;
 
 use crate::serve::{
-    ALERTS_FILE, ROUTING_FILE, RunningServer, ServeConfig, ServerParts, StopSignals, ingest_secret, start,
+    ALERTS_FILE, ROUTING_FILE, RunningServer, ServeConfig, ServerParts, StopSignals, ingest_secret,
+    start,
 };
 use anyhow::{Context, bail};
 use chrono::{DateTime, Duration, DurationRound, Utc};
@@ -367,8 +368,11 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
     let config_dir = args.db.with_extension("config");
     std::fs::create_dir_all(&config_dir)
         .with_context(|| format!("cannot create {}", config_dir.display()))?;
-    std::fs::write(config_dir.join(ROUTING_FILE), world::ROUTING_TOML.trim_start())
-        .with_context(|| format!("cannot write {}", config_dir.display()))?;
+    std::fs::write(
+        config_dir.join(ROUTING_FILE),
+        world::ROUTING_TOML.trim_start(),
+    )
+    .with_context(|| format!("cannot write {}", config_dir.display()))?;
     let serve_again = format!(
         "leadq serve --db {db_name} --config {}",
         config_dir.display()
