@@ -387,6 +387,13 @@ pub fn generate(seed: u64, company_count: usize, lead_count: usize, now: DateTim
         ));
     }
     leads.sort_by_key(|lead| lead.created_at);
+    // closing times all distinct (i ms after a whole minute): training orders outcomes by
+    // closing time, and a tie would fall back on the leads' random ids
+    for (i, lead) in leads.iter_mut().enumerate() {
+        if let Some((_, closed_at, _)) = &mut lead.outcome {
+            *closed_at += Duration::milliseconds(i as i64);
+        }
+    }
     World { companies, leads }
 }
 
@@ -684,6 +691,12 @@ mod tests {
             .count();
         // enough of each for the training job's guard (30 of each class)
         assert!(won >= 40 && lost >= 40, "won {won}, lost {lost}");
+        let closings: std::collections::BTreeSet<_> = world
+            .leads
+            .iter()
+            .filter_map(|l| l.outcome.map(|o| o.1))
+            .collect();
+        assert_eq!(closings.len(), won + lost, "closing times are distinct");
     }
 
     #[test]
