@@ -407,7 +407,7 @@ pub fn score_into(
         model,
     );
 
-    found.into_card();
+    found.write_to_card();
 }
 
 /// The reasons of one card, in the order scoring finds them. They are kept on the stack as
@@ -495,7 +495,7 @@ impl<'m, 'c> Found<'m, 'c> {
     }
 
     /// Writes the reasons into the card, largest composite effect first.
-    fn into_card(&mut self) {
+    fn write_to_card(&mut self) {
         let drafts = &self.drafts[..self.len];
         if self.card.is_empty() {
             let mut keys = [0u64; Found::CAPACITY];
@@ -1076,11 +1076,12 @@ fn apply_negatives<'m>(
         fire(p);
     }
     if let Some((p, domains)) = &n.competitor {
-        let email_domain = person
-            .email
-            .as_deref()
-            .and_then(|e| e.rsplit_once('@'))
-            .map(|(_, d)| d);
+        let email_domain = person.email.as_deref().and_then(|e| {
+            // what `rsplit_once('@')` finds, without its general-purpose search: the
+            // domain is a few bytes at the end
+            let at = e.bytes().rposition(|b| b == b'@')?;
+            Some(&e[at + 1..])
+        });
         let company_domain = lead.company.domain.as_deref();
         let is_competitor = domains.iter().any(|d| {
             [email_domain, company_domain]
