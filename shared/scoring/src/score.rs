@@ -982,51 +982,99 @@ fn decay(points: f64, half_life_ms: f64, age_ms: i64) -> f64 {
 /// into libm, no errno, a short polynomial) and with the same result on every platform (no
 /// fused multiply-add).
 ///
-/// `t = 16k + r` splits into whole sixteenths, read from a table of `2^(-j/16)` and put in
-/// the exponent, and a remainder of at most half a sixteenth, where a degree-7 Taylor
-/// polynomial of `e^z` is exact to about 1e-18.
+/// `t = 64k + r` splits into whole sixty-fourths, read from a table of `2^(-j/64)` and put
+/// in the exponent, and a remainder of at most half a sixty-fourth, where a degree-5 Taylor
+/// polynomial of `e^z` is exact to about 4e-17 (a third of an ulp).
 fn half_power(t: f64) -> f64 {
-    /// `2^(-j/16)` for j in 0..16, correctly rounded.
-    const SIXTEENTHS: [u64; 16] = [
+    /// `2^(-j/64)` for j in 0..64, correctly rounded.
+    const SIXTY_FOURTHS: [u64; 64] = [
         0x3ff0000000000000,
+        0x3fefa7c1819e90d8,
+        0x3fef50765b6e4540,
+        0x3feefa1bee615a27,
         0x3feea4afa2a490da,
+        0x3fee502ee78b3ff6,
+        0x3fedfc97337b9b5f,
+        0x3feda9e603db3285,
         0x3fed5818dcfba487,
+        0x3fed072d4a07897c,
+        0x3fecb720dcef9069,
+        0x3fec67f12e57d14b,
         0x3fec199bdd85529c,
+        0x3febcc1e904bc1d2,
+        0x3feb7f76f2fb5e47,
+        0x3feb33a2b84f15fb,
         0x3feae89f995ad3ad,
+        0x3fea9e6b5579fdbf,
+        0x3fea5503b23e255d,
+        0x3fea0c667b5de565,
         0x3fe9c49182a3f090,
+        0x3fe97d829fde4e50,
+        0x3fe93737b0cdc5e5,
+        0x3fe8f1ae99157736,
         0x3fe8ace5422aa0db,
+        0x3fe868d99b4492ed,
+        0x3fe82589994cce13,
+        0x3fe7e2f336cf4e62,
         0x3fe7a11473eb0187,
+        0x3fe75feb564267c9,
+        0x3fe71f75e8ec5f74,
+        0x3fe6dfb23c651a2f,
         0x3fe6a09e667f3bcd,
+        0x3fe6623882552225,
+        0x3fe6247eb03a5585,
+        0x3fe5e76f15ad2148,
         0x3fe5ab07dd485429,
+        0x3fe56f4736b527da,
+        0x3fe5342b569d4f82,
+        0x3fe4f9b2769d2ca7,
         0x3fe4bfdad5362a27,
+        0x3fe486a2b5c13cd0,
+        0x3fe44e086061892d,
+        0x3fe4160a21f72e2a,
         0x3fe3dea64c123422,
+        0x3fe3a7db34e59ff7,
+        0x3fe371a7373aa9cb,
+        0x3fe33c08b26416ff,
         0x3fe306fe0a31b715,
+        0x3fe2d285a6e4030b,
+        0x3fe29e9df51fdee1,
+        0x3fe26b4565e27cdd,
         0x3fe2387a6e756238,
+        0x3fe2063b88628cd6,
+        0x3fe1d4873168b9aa,
+        0x3fe1a35beb6fcb75,
         0x3fe172b83c7d517b,
+        0x3fe1429aaea92de0,
+        0x3fe11301d0125b51,
+        0x3fe0e3ec32d3d1a2,
         0x3fe0b5586cf9890f,
+        0x3fe0874518759bc8,
+        0x3fe059b0d3158574,
+        0x3fe02c9a3e778061,
     ];
-    // 1/k! for k in 2..=7
+    // 1/k! for k in 2..=5
     const C2: f64 = 0.5;
     const C3: f64 = f64::from_bits(0x3fc5555555555555);
     const C4: f64 = f64::from_bits(0x3fa5555555555555);
     const C5: f64 = f64::from_bits(0x3f81111111111111);
-    const C6: f64 = f64::from_bits(0x3f56c16c16c16c17);
-    const C7: f64 = f64::from_bits(0x3f2a01a01a01a01a);
-    // 2^-1075 and below round to 0
-    if t.is_nan() || t >= 1075.0 {
+    // 2^-1075 and below round to 0; so does NaN, which fails the comparison
+    #[allow(clippy::neg_cmp_op_on_partial_ord)]
+    if !(t < 1075.0) {
         return 0.0;
     }
-    let sixteenths = t * 16.0; // exact: a power of two
-    // round to nearest (even) by adding and taking away 1.5 x 2^52; `round()` would be a
-    // call into libm on baseline x86-64
+    let parts = t * 64.0; // exact: a power of two
+    // round to nearest (even) by adding 1.5 x 2^52, which leaves the integer in the low
+    // bits of the sum; `round()` would be a call into libm on baseline x86-64, and a float
+    // to integer conversion costs a dozen instructions
     const ROUND: f64 = 6_755_399_441_055_744.0;
-    let k = (sixteenths + ROUND) - ROUND;
-    // |z| <= ln 2 / 32; both steps are exact but for the product with ln 2
-    let z = (k - sixteenths) * (std::f64::consts::LN_2 / 16.0);
-    let p = 1.0 + z * (1.0 + z * (C2 + z * (C3 + z * (C4 + z * (C5 + z * (C6 + z * C7))))));
-    let k = k as u64; // 0..=17200
-    let whole = (k >> 4) as i64; // 0..=1075
-    let fraction = f64::from_bits(SIXTEENTHS[(k & 15) as usize]) * p;
+    let rounded = parts + ROUND;
+    let k = rounded.to_bits() & 0x1_ffff; // 0..=68_800
+    // |z| <= ln 2 / 128; both steps are exact but for the product with ln 2
+    let z = ((rounded - ROUND) - parts) * (std::f64::consts::LN_2 / 64.0);
+    let p = 1.0 + z * (1.0 + z * (C2 + z * (C3 + z * (C4 + z * C5))));
+    let whole = (k >> 6) as i64; // 0..=1075
+    let fraction = f64::from_bits(SIXTY_FOURTHS[(k & 63) as usize]) * p;
     // 2^-whole, in two steps when it is below the smallest normal number
     if whole <= 1022 {
         fraction * f64::from_bits(((1023 - whole) as u64) << 52)
