@@ -624,17 +624,19 @@ fn sort_keys<'k, R: Ranked>(reasons: &[R], keys: &'k mut [u64]) -> &'k mut [u64]
     let keys = &mut keys[..n];
     keys.sort_unstable();
     let order = |a: &u64, b: &u64| reason_order(&reasons[key_index(*a)], &reasons[key_index(*b)]);
-    let mut run = 0;
-    for i in 1..=n {
-        if i == n || keys[i] >> 9 != keys[run] >> 9 {
-            match i - run {
-                1 => {}
-                2 if order(&keys[run], &keys[run + 1]).is_gt() => keys.swap(run, run + 1),
-                2 => {}
-                _ => keys[run..i].sort_unstable_by(order),
-            }
-            run = i;
+    // ties are rare: look for the next one with one comparison of neighbours per key
+    let tie = |a: u64, b: u64| (a ^ b) >> 9 == 0;
+    let mut i = 1;
+    while i < n {
+        if !tie(keys[i - 1], keys[i]) {
+            i += 1;
+            continue;
         }
+        let run = i - 1;
+        while i < n && tie(keys[run], keys[i]) {
+            i += 1;
+        }
+        keys[run..i].sort_unstable_by(order);
     }
     keys
 }
@@ -935,8 +937,11 @@ impl Clock {
         let at_secs = start
             + i64::from(date.ordinal0()) * 86_400
             + i64::from(time.num_seconds_from_midnight());
-        let nanos = i64::from(self.parts.1) - i64::from(at_nanos);
-        ((self.parts.0 - at_secs) * 1000 + nanos.div_euclid(1_000_000)).max(0)
+        // the nanoseconds' difference in whole milliseconds, rounded down: shifted by a
+        // second to stay positive, it divides as an unsigned number (cheaper than
+        // `div_euclid`)
+        let nanos_ms = (self.parts.1 + 1_000_000_000 - at_nanos) / 1_000_000;
+        ((self.parts.0 - at_secs) * 1000 + i64::from(nanos_ms) - 1000).max(0)
     }
 }
 
