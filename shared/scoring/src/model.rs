@@ -358,8 +358,19 @@ pub(crate) struct Entry {
 /// of a comparison with every key: an open-addressing table of the lowercased keys.
 #[derive(Debug, Clone)]
 pub(crate) struct TextIndex {
-    /// Lowercased key and the index of its entry; an empty slot has no entry.
-    slots: Vec<(Box<str>, Option<u32>)>,
+    slots: Vec<Slot>,
+}
+
+#[derive(Debug, Clone)]
+struct Slot {
+    /// The key, lowercased.
+    key: Box<str>,
+    /// Its first eight bytes as one word (see [`Words`]): for a key of eight bytes or
+    /// fewer (most are: `us`, `aws`, `b2b`), comparing this word and the length compares
+    /// the whole key.
+    head: u64,
+    /// The index of its entry; an empty slot has none.
+    entry: Option<u32>,
 }
 
 impl TextIndex {
@@ -369,15 +380,27 @@ impl TextIndex {
         // at most half full, so a miss ends after a probe or two
         let size = (keys.len() * 2).next_power_of_two().max(4);
         let mut index = TextIndex {
-            slots: vec![(Box::from(""), None); size],
+            slots: vec![
+                Slot {
+                    key: Box::from(""),
+                    head: 0,
+                    entry: None,
+                };
+                size
+            ],
         };
         for (key, entry) in keys {
             if index.get(key).is_none() {
                 let mut at = hash(key.as_bytes()) as usize & (size - 1);
-                while index.slots[at].1.is_some() {
+                while index.slots[at].entry.is_some() {
                     at = (at + 1) & (size - 1);
                 }
-                index.slots[at] = (Box::from(key.to_ascii_lowercase()), Some(entry));
+                let key = key.to_ascii_lowercase();
+                index.slots[at] = Slot {
+                    head: Words::new(key.as_bytes()).next_word().unwrap_or(0),
+                    key: Box::from(key),
+                    entry: Some(entry),
+                };
             }
         }
         index
@@ -387,12 +410,26 @@ impl TextIndex {
     // inlined into the scoring loop, where a call cost more than the lookup
     #[inline(always)]
     pub fn get(&self, text: &str) -> Option<u32> {
+        let bytes = text.as_bytes();
         let mask = self.slots.len() - 1;
-        let mut at = hash(text.as_bytes()) as usize & mask;
+        if bytes.len() <= 8 {
+            // one word, lowercased once for both the hash and the comparison
+            let word = Words::new(bytes).next_word().map_or(0, lowercase);
+            let mut at = mix(0, word) as usize & mask;
+            loop {
+                let slot = &self.slots[at];
+                let entry = slot.entry?;
+                if slot.head == word && slot.key.len() == bytes.len() {
+                    return Some(entry);
+                }
+                at = (at + 1) & mask;
+            }
+        }
+        let mut at = hash(bytes) as usize & mask;
         loop {
-            let (key, entry) = &self.slots[at];
-            let entry = (*entry)?;
-            if equal_lowercased(key.as_bytes(), text.as_bytes()) {
+            let slot = &self.slots[at];
+            let entry = slot.entry?;
+            if equal_lowercased(slot.key.as_bytes(), bytes) {
                 return Some(entry);
             }
             at = (at + 1) & mask;
@@ -405,12 +442,20 @@ impl TextIndex {
 /// tenth of the scoring time.
 #[inline]
 fn hash(bytes: &[u8]) -> u64 {
-    let mut h = 0u64;
     let mut words = Words::new(bytes);
+    // at least one word (zero for an empty text), so that a text of up to eight bytes
+    // hashes to `mix(0, its word)`
+    let mut h = mix(0, words.next_word().map_or(0, lowercase));
     while let Some(word) = words.next_word() {
-        h = (h.rotate_left(5) ^ lowercase(word)).wrapping_mul(0x517c_c1b7_2722_0a95);
+        h = mix(h, lowercase(word));
     }
     h
+}
+
+/// One step of FxHash.
+#[inline]
+fn mix(h: u64, word: u64) -> u64 {
+    (h.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95)
 }
 
 /// Whether `text` is `key` (lowercased) but for ASCII case, compared eight bytes at a time.
@@ -1334,6 +1379,22 @@ mod tests {
         }
         assert_eq!(index.get("retail"), None);
         // every length, a byte changed in every position: no longer equal
+        let alphabet =
+            |n: usize| -> String { (0..n).map(|i| char::from(b'a' + i as u8)).collect() };
+        let keys: Vec<String> = (0..=17).map(alphabet).collect();
+        let index = TextIndex::new(keys.iter().zip(0..).map(|(k, i)| (k.as_str(), i)));
+        for (n, key) in keys.iter().enumerate() {
+            assert_eq!(
+                index.get(&key.to_ascii_uppercase()),
+                Some(n as u32),
+                "{key:?}"
+            );
+            for at in 0..n {
+                let mut other = key.clone().into_bytes();
+                other[at] = b'#';
+                assert_eq!(index.get(std::str::from_utf8(&other).unwrap()), None);
+            }
+        }
         for n in 0..=17 {
             let text: String = (0..n).map(|i| char::from(b'a' + i as u8)).collect();
             let upper = text.to_ascii_uppercase();
