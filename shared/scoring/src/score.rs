@@ -12,7 +12,7 @@ use crate::model::{
     Attribute, Dimension, Matcher, Model, Penalty, REPEAT_VISIT, Rule, SIGNAL_SLOTS,
 };
 use crate::verdict::{Band, NextAction};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -229,6 +229,9 @@ pub fn score_into(
     card.scored_at = now;
     card.probability = None;
 
+    // the reasons as they are found, on the stack; the card takes them once, sorted
+    let mut drafts = [Draft::UNUSED; Found::CAPACITY];
+    let mut found = Found::new(&mut drafts, model, &mut card.reasons);
     // raw dimension sums before clamping, in the order fit, stakeholder, behaviour, intent
     let mut raw = [0.0f64; 4];
     // rules whose attribute is unknown: (dimension index, best points, worst points, field)
@@ -242,7 +245,7 @@ pub fn score_into(
             Dimension::Stakeholder
         };
         for rule in rules.iter() {
-            match apply_rule(rule, lead, dimension, &mut card.reasons) {
+            match apply_rule(rule, lead, dimension, &mut found) {
                 Some(points) => raw[dim] += points,
                 None if unknown_len < unknown.len() => {
                     unknown[unknown_len] = (dim, rule.best, rule.worst, rule.attribute);
@@ -253,7 +256,12 @@ pub fn score_into(
         }
     }
 
-    let signals = accumulate_signals(events, model, now);
+    let mut signals = SignalTotals {
+        slots: [SignalSum::default(); SIGNAL_SLOTS],
+        any_active: false,
+    };
+    // filled in place: returned, the 400 bytes of totals cost a `memcpy`
+    accumulate_signals(&mut signals, events, model, now);
     let mut product_points = 0.0;
     for (slot, acc) in signals.slots.iter().enumerate() {
         let Some(signal) = model.signals[slot].as_ref() else {
@@ -278,14 +286,13 @@ pub fn score_into(
         if slot == EventKind::ProductUsage.index() || slot == EventKind::TrialSignup.index() {
             product_points += points;
         }
-        card.reasons.push(Reason {
-            dimension: signal.dimension,
-            rule: signal.label.clone(),
+        found.push(
+            signal.dimension,
+            &signal.label,
             points,
-            composite_points: 0.0,
-            count: acc.count,
-            decayed: (full - decayed).abs(),
-        });
+            acc.count,
+            (full - decayed).abs(),
+        );
     }
 
     // clamp each dimension to 0..=100, explaining the clamp as a reason of its own
@@ -305,37 +312,22 @@ pub fn score_into(
             } else {
                 &model.labels.floor[d]
             };
-            card.reasons.push(Reason {
-                dimension: DIMS[d],
-                rule: label.clone(),
-                points: adjustment,
-                composite_points: 0.0,
-                count: 0,
-                decayed: 0.0,
-            });
+            found.push(DIMS[d], label, adjustment, 0, 0.0);
         }
-    }
-    for r in card.reasons.iter_mut() {
-        let d = r.dimension as usize;
-        r.composite_points = r.points * model.weights[d] / 100.0;
     }
 
     let (negative, disqualified_by) =
-        apply_negatives(lead, signals.any_active, model, now, &mut card.reasons);
+        apply_negatives(lead, signals.any_active, model, now, &mut found);
     let weighted: f64 = (0..4).map(|d| clamped[d] * model.weights[d] / 100.0).sum();
     let mut exact = weighted + negative;
     if exact < 0.0 {
-        card.reasons
-            .push(negative_reason(&model.labels.composite_floor, -exact));
+        found.push_negative(&model.labels.composite_floor, -exact);
         exact = 0.0;
     }
     if disqualified_by.is_some() {
         let (_, high) = model.band_range(Band::Disqualified);
         if exact > f64::from(high) {
-            card.reasons.push(negative_reason(
-                &model.labels.disqualified_cap,
-                f64::from(high) - exact,
-            ));
+            found.push_negative(&model.labels.disqualified_cap, f64::from(high) - exact);
             exact = f64::from(high);
         }
     }
@@ -420,62 +412,192 @@ pub fn score_into(
         model,
     );
 
-    sort_reasons(&mut card.reasons);
+    found.write_to_card();
+}
+
+/// The reasons of one card, in the order scoring finds them. They are kept on the stack as
+/// [`Draft`]s (plain data, borrowing the model's labels) and written into the card once,
+/// in order: sorting 56-byte [`Reason`]s in place cost a swap of each, a seventh of the
+/// scoring time. A model with more reasons than fit here (a long tech-stack list) puts the
+/// rest straight into the card, which is then sorted whole.
+struct Found<'m, 'c> {
+    /// On the caller's stack, not in `Found`: moving 2 KiB of drafts costs a `memcpy`.
+    drafts: &'c mut [Draft<'m>; Found::CAPACITY],
+    len: usize,
+    weights: [f64; 4],
+    /// The card's reasons: empty, until they overflow the stack or are written in order.
+    card: &'c mut Vec<Reason>,
+}
+
+/// A [`Reason`] before it goes into the card.
+#[derive(Clone, Copy)]
+struct Draft<'m> {
+    dimension: Dimension,
+    /// `None` only in the slots not used yet: the empty stack is then all zero bits,
+    /// which costs a `memset` rather than a loop.
+    rule: Option<&'m Label>,
+    points: f64,
+    composite_points: f64,
+    count: u32,
+    decayed: f64,
+}
+
+impl Found<'_, '_> {
+    /// Enough for the default model's most (42: 11 fit, 3 stakeholder, 16 signals, 4
+    /// clamps, 8 negatives and adjustments); a key of the sort has 6 bits for the position.
+    const CAPACITY: usize = 48;
+}
+
+impl<'m, 'c> Found<'m, 'c> {
+    fn new(
+        drafts: &'c mut [Draft<'m>; Found::CAPACITY],
+        model: &Model,
+        card: &'c mut Vec<Reason>,
+    ) -> Found<'m, 'c> {
+        Found {
+            drafts,
+            len: 0,
+            weights: model.weights,
+            card,
+        }
+    }
+
+    /// Adds a reason; its composite points are its points at its dimension's weight, or
+    /// the points themselves for a negative one.
+    #[inline]
+    fn push(
+        &mut self,
+        dimension: Dimension,
+        rule: &'m Label,
+        points: f64,
+        count: u32,
+        decayed: f64,
+    ) {
+        let composite_points = match self.weights.get(dimension as usize) {
+            Some(weight) => points * weight / 100.0,
+            None => points,
+        };
+        let draft = Draft {
+            dimension,
+            rule: Some(rule),
+            points,
+            composite_points,
+            count,
+            decayed,
+        };
+        match self.drafts.get_mut(self.len) {
+            Some(slot) => {
+                *slot = draft;
+                self.len += 1;
+            }
+            None => self.card.push(draft.reason()),
+        }
+    }
+
+    /// Adds a negative signal or adjustment: composite points.
+    fn push_negative(&mut self, rule: &'m Label, points: f64) {
+        self.push(Dimension::Negative, rule, points, 0, 0.0);
+    }
+
+    /// Writes the reasons into the card, largest composite effect first.
+    fn write_to_card(&mut self) {
+        let drafts = &self.drafts[..self.len];
+        if self.card.is_empty() {
+            let mut keys = [0u64; Found::CAPACITY];
+            let keys = sort_keys(drafts, &mut keys);
+            self.card
+                .extend(keys.iter().map(|&key| drafts[key_index(key)].reason()));
+        } else {
+            self.card.extend(drafts.iter().map(Draft::reason));
+            sort_reasons(self.card);
+        }
+    }
+}
+
+impl Draft<'_> {
+    /// An unused slot: all zero bits, so that the empty stack costs a `memset`.
+    const UNUSED: Draft<'static> = Draft {
+        dimension: Dimension::Fit,
+        rule: None,
+        points: 0.0,
+        composite_points: 0.0,
+        count: 0,
+        decayed: 0.0,
+    };
+
+    fn reason(&self) -> Reason {
+        Reason {
+            dimension: self.dimension,
+            rule: self.rule.cloned().unwrap_or_default(),
+            points: self.points,
+            composite_points: self.composite_points,
+            count: self.count,
+            decayed: self.decayed,
+        }
+    }
+}
+
+/// What an unused [`Draft`] reads as.
+static NO_LABEL: Label = Label::from_static("");
+
+/// What the order of reasons reads, of a [`Reason`] or a [`Draft`].
+trait Ranked {
+    fn composite_points(&self) -> f64;
+    fn dimension(&self) -> Dimension;
+    fn rule(&self) -> &Label;
+}
+
+impl Ranked for Reason {
+    fn composite_points(&self) -> f64 {
+        self.composite_points
+    }
+    fn dimension(&self) -> Dimension {
+        self.dimension
+    }
+    fn rule(&self) -> &Label {
+        &self.rule
+    }
+}
+
+impl Ranked for Draft<'_> {
+    fn composite_points(&self) -> f64 {
+        self.composite_points
+    }
+    fn dimension(&self) -> Dimension {
+        self.dimension
+    }
+    fn rule(&self) -> &Label {
+        self.rule.unwrap_or(&NO_LABEL)
+    }
 }
 
 /// The order of reasons on a card: largest composite effect first, then by dimension and
 /// rule.
-fn reason_order(a: &Reason, b: &Reason) -> std::cmp::Ordering {
-    b.composite_points
+fn reason_order<R: Ranked>(a: &R, b: &R) -> std::cmp::Ordering {
+    b.composite_points()
         .abs()
-        .total_cmp(&a.composite_points.abs())
-        .then(a.dimension.cmp(&b.dimension))
-        .then_with(|| a.rule.cmp(&b.rule))
+        .total_cmp(&a.composite_points().abs())
+        .then(a.dimension().cmp(&b.dimension()))
+        .then_with(|| a.rule().cmp(b.rule()))
 }
 
-/// Sorts reasons by [`reason_order`]. A card has a few dozen reasons of 48 bytes each.
-/// Comparing them costs a mispredicted branch each time; instead one `u64` key per reason
-/// is sorted (branch-free, for up to 32 keys), ties are settled by [`reason_order`], and
-/// each reason is then moved once into place.
+/// Sorts reasons by [`reason_order`]: by [`sort_keys`], each reason then moved once into
+/// place; the plain sort for more than 64.
 fn sort_reasons(reasons: &mut [Reason]) {
-    const MAX: usize = 64; // the position takes the key's low 6 bits
     let n = reasons.len();
-    if n > MAX {
+    if n > 64 {
         reasons.sort_unstable_by(reason_order);
         return;
     }
-    // The bits of a non-negative float order like the float (as `total_cmp` does), so
-    // inverted they sort the largest magnitude first. The lowest 9 bits make room for the
-    // dimension and the position; magnitudes that differ only there tie, and each run of
-    // ties is then sorted by `reason_order` itself.
-    let mut keys = [0u64; MAX];
-    for (i, r) in reasons.iter().enumerate() {
-        let magnitude = !r.composite_points.abs().to_bits() & !0x1ff;
-        keys[i] = magnitude | (r.dimension as u64) << 6 | i as u64;
-    }
-    let keys = &mut keys[..n];
-    keys.sort_unstable();
-    let index = |key: u64| (key & 0x3f) as usize;
-    let order = |a: &u64, b: &u64| reason_order(&reasons[index(*a)], &reasons[index(*b)]);
-    let mut run = 0;
-    for i in 1..=n {
-        if i == n || keys[i] >> 9 != keys[run] >> 9 {
-            match i - run {
-                1 => {}
-                2 if order(&keys[run], &keys[run + 1]).is_gt() => keys.swap(run, run + 1),
-                2 => {}
-                _ => keys[run..i].sort_unstable_by(order),
-            }
-            run = i;
-        }
-    }
-    // position p takes the reason at index(keys[p]): walk each cycle of the permutation
+    let mut keys = [0u64; 64];
+    sort_keys(reasons, &mut keys);
+    // position p takes the reason at key_index(keys[p]): walk each cycle of the permutation
     let mut placed = 0u64;
     for start in 0..n {
         let mut at = start;
         while placed & (1 << at) == 0 {
             placed |= 1 << at;
-            let from = index(keys[at]);
+            let from = key_index(keys[at]);
             if from == start {
                 break;
             }
@@ -483,6 +605,45 @@ fn sort_reasons(reasons: &mut [Reason]) {
             at = from;
         }
     }
+}
+
+/// The position of the reason a key of [`sort_keys`] stands for.
+fn key_index(key: u64) -> usize {
+    (key & 0x3f) as usize
+}
+
+/// Sorts up to 64 reasons by [`reason_order`] without moving them: fills `keys` with one
+/// `u64` per reason, in order, and returns them; [`key_index`] gives each one's position.
+/// Comparing reasons costs a mispredicted branch each time; sorting integer keys does not,
+/// and the ties the keys leave are settled by [`reason_order`] itself.
+fn sort_keys<'k, R: Ranked>(reasons: &[R], keys: &'k mut [u64]) -> &'k mut [u64] {
+    let n = reasons.len();
+    // The bits of a non-negative float order like the float (as `total_cmp` does), so
+    // inverted they sort the largest magnitude first. The lowest 9 bits make room for the
+    // dimension and the position; magnitudes that differ only there tie, and each run of
+    // ties is then sorted by `reason_order` itself.
+    for (i, r) in reasons.iter().enumerate() {
+        let magnitude = !r.composite_points().abs().to_bits() & !0x1ff;
+        keys[i] = magnitude | (r.dimension() as u64) << 6 | i as u64;
+    }
+    let keys = &mut keys[..n];
+    keys.sort_unstable();
+    let order = |a: &u64, b: &u64| reason_order(&reasons[key_index(*a)], &reasons[key_index(*b)]);
+    // ties are rare: look for the next one with one comparison of neighbours per key
+    let tie = |a: u64, b: u64| (a ^ b) >> 9 == 0;
+    let mut i = 1;
+    while i < n {
+        if !tie(keys[i - 1], keys[i]) {
+            i += 1;
+            continue;
+        }
+        let run = i - 1;
+        while i < n && tie(keys[run], keys[i]) {
+            i += 1;
+        }
+        keys[run..i].sort_unstable_by(order);
+    }
+    keys
 }
 
 /// `exact` to the nearest 2^-30 of a point (about 1e-9). The composite is computed once
@@ -498,17 +659,6 @@ fn snap(exact: f64) -> f64 {
 /// The composite score: `exact` snapped, rounded half up and clamped to 0..=100.
 fn round_composite(exact: f64) -> u8 {
     snap(exact).round().clamp(0.0, 100.0) as u8
-}
-
-fn negative_reason(label: &Label, points: f64) -> Reason {
-    Reason {
-        dimension: Dimension::Negative,
-        rule: label.clone(),
-        points,
-        composite_points: points,
-        count: 0,
-        decayed: 0.0,
-    }
 }
 
 /// The next-action matrix, evaluated top to bottom; the first row that holds wins.
@@ -546,21 +696,14 @@ pub fn next_action(
 
 /// Applies one fit or stakeholder rule, pushing its reasons; `None` when the attribute
 /// is unknown.
-fn apply_rule(
-    rule: &Rule,
+fn apply_rule<'m>(
+    rule: &'m Rule,
     lead: &Lead,
     dimension: Dimension,
-    reasons: &mut Vec<Reason>,
+    found: &mut Found<'m, '_>,
 ) -> Option<f64> {
-    let mut push = |label: &Label, points: f64| {
-        reasons.push(Reason {
-            dimension,
-            rule: label.clone(),
-            points,
-            composite_points: 0.0,
-            count: 0,
-            decayed: 0.0,
-        });
+    let mut push = |label: &'m Label, points: f64| {
+        found.push(dimension, label, points, 0, 0.0);
         points
     };
     let person = &lead.person;
@@ -702,19 +845,20 @@ struct SignalTotals {
 
 /// Adds up every event's points by signal, with decay; sessions after the earliest
 /// also count as repeat visits.
-fn accumulate_signals(events: &[Event], model: &Model, now: DateTime<Utc>) -> SignalTotals {
-    let mut totals = SignalTotals {
-        slots: [SignalSum::default(); SIGNAL_SLOTS],
-        any_active: false,
-    };
-    let now_parts = (now.timestamp(), now.timestamp_subsec_nanos());
+fn accumulate_signals(
+    totals: &mut SignalTotals,
+    events: &[Event],
+    model: &Model,
+    now: DateTime<Utc>,
+) {
+    let clock = Clock::new(now);
     let repeat = model.signals[REPEAT_VISIT].as_ref();
     // the earliest session so far (the first among equals) and its repeat-visit points: it
     // counts as a repeat visit only once an earlier session shows up, so the events are
     // read once
     let mut first_session: Option<(DateTime<Utc>, f64)> = None;
     for e in events {
-        let age_ms = age_ms(now, now_parts, e.at);
+        let age_ms = clock.age_ms(e.at);
         let slot = e.kind.index();
         if let Some(signal) = model.signals[slot].as_ref() {
             let quantity = if signal.per_minute {
@@ -750,7 +894,69 @@ fn accumulate_signals(events: &[Event], model: &Model, now: DateTime<Utc>) -> Si
             totals.any_active |= signal.active;
         }
     }
-    totals
+}
+
+/// `now`, prepared once per lead so that an event's age costs no calendar arithmetic.
+///
+/// `DateTime::timestamp` turns a date into days through the 400-year Gregorian cycle, which
+/// was about a twentieth of the scoring time with 20 events per lead. Nearly every event
+/// happened this year or last year, so the start of those two years is computed once, and
+/// an event's time since the epoch is that start plus its day of the year and its second
+/// of the day. Any other year takes chrono's way ([`age_ms`]).
+struct Clock {
+    now: DateTime<Utc>,
+    /// `now` in whole seconds since the epoch and nanoseconds.
+    parts: (i64, u32),
+    year: i32,
+    /// Seconds since the epoch at the start of `year`, and of the year before.
+    year_start: i64,
+    last_year_start: i64,
+}
+
+impl Clock {
+    fn new(now: DateTime<Utc>) -> Clock {
+        let year = now.naive_utc().year();
+        Clock {
+            now,
+            parts: (now.timestamp(), now.timestamp_subsec_nanos()),
+            year,
+            year_start: year_start(i64::from(year)),
+            last_year_start: year_start(i64::from(year) - 1),
+        }
+    }
+
+    /// What [`age_ms`] gives: whole milliseconds from `at` to `now`, 0 in the future.
+    fn age_ms(&self, at: DateTime<Utc>) -> i64 {
+        let (date, time) = (at.naive_utc().date(), at.naive_utc().time());
+        let start = if date.year() == self.year {
+            self.year_start
+        } else if date.year() == self.year - 1 {
+            self.last_year_start
+        } else {
+            return age_ms(self.now, self.parts, at);
+        };
+        let at_nanos = time.nanosecond();
+        if self.parts.1 >= 1_000_000_000 || at_nanos >= 1_000_000_000 {
+            return age_ms(self.now, self.parts, at); // a leap second
+        }
+        let at_secs = start
+            + i64::from(date.ordinal0()) * 86_400
+            + i64::from(time.num_seconds_from_midnight());
+        // the nanoseconds' difference in whole milliseconds, rounded down: shifted by a
+        // second to stay positive, it divides as an unsigned number (cheaper than
+        // `div_euclid`)
+        let nanos_ms = (self.parts.1 + 1_000_000_000 - at_nanos) / 1_000_000;
+        ((self.parts.0 - at_secs) * 1000 + i64::from(nanos_ms) - 1000).max(0)
+    }
+}
+
+/// Seconds since the epoch at 1 January of `year`, in the proleptic Gregorian calendar
+/// chrono uses (a year 0, leap): 365 days a year plus the leap days before it.
+fn year_start(year: i64) -> i64 {
+    let y = year - 1;
+    // days from 0001-01-01 to 1 January of `year`, less those to 1970-01-01
+    let days = 365 * y + y.div_euclid(4) - y.div_euclid(100) + y.div_euclid(400) - 719_162;
+    days * 86_400
 }
 
 /// Whole milliseconds from `at` to `now`, 0 for an event in the future: what
@@ -786,51 +992,99 @@ fn decay(points: f64, half_life_ms: f64, age_ms: i64) -> f64 {
 /// into libm, no errno, a short polynomial) and with the same result on every platform (no
 /// fused multiply-add).
 ///
-/// `t = 16k + r` splits into whole sixteenths, read from a table of `2^(-j/16)` and put in
-/// the exponent, and a remainder of at most half a sixteenth, where a degree-7 Taylor
-/// polynomial of `e^z` is exact to about 1e-18.
+/// `t = 64k + r` splits into whole sixty-fourths, read from a table of `2^(-j/64)` and put
+/// in the exponent, and a remainder of at most half a sixty-fourth, where a degree-5 Taylor
+/// polynomial of `e^z` is exact to about 4e-17 (a third of an ulp).
 fn half_power(t: f64) -> f64 {
-    /// `2^(-j/16)` for j in 0..16, correctly rounded.
-    const SIXTEENTHS: [u64; 16] = [
+    /// `2^(-j/64)` for j in 0..64, correctly rounded.
+    const SIXTY_FOURTHS: [u64; 64] = [
         0x3ff0000000000000,
+        0x3fefa7c1819e90d8,
+        0x3fef50765b6e4540,
+        0x3feefa1bee615a27,
         0x3feea4afa2a490da,
+        0x3fee502ee78b3ff6,
+        0x3fedfc97337b9b5f,
+        0x3feda9e603db3285,
         0x3fed5818dcfba487,
+        0x3fed072d4a07897c,
+        0x3fecb720dcef9069,
+        0x3fec67f12e57d14b,
         0x3fec199bdd85529c,
+        0x3febcc1e904bc1d2,
+        0x3feb7f76f2fb5e47,
+        0x3feb33a2b84f15fb,
         0x3feae89f995ad3ad,
+        0x3fea9e6b5579fdbf,
+        0x3fea5503b23e255d,
+        0x3fea0c667b5de565,
         0x3fe9c49182a3f090,
+        0x3fe97d829fde4e50,
+        0x3fe93737b0cdc5e5,
+        0x3fe8f1ae99157736,
         0x3fe8ace5422aa0db,
+        0x3fe868d99b4492ed,
+        0x3fe82589994cce13,
+        0x3fe7e2f336cf4e62,
         0x3fe7a11473eb0187,
+        0x3fe75feb564267c9,
+        0x3fe71f75e8ec5f74,
+        0x3fe6dfb23c651a2f,
         0x3fe6a09e667f3bcd,
+        0x3fe6623882552225,
+        0x3fe6247eb03a5585,
+        0x3fe5e76f15ad2148,
         0x3fe5ab07dd485429,
+        0x3fe56f4736b527da,
+        0x3fe5342b569d4f82,
+        0x3fe4f9b2769d2ca7,
         0x3fe4bfdad5362a27,
+        0x3fe486a2b5c13cd0,
+        0x3fe44e086061892d,
+        0x3fe4160a21f72e2a,
         0x3fe3dea64c123422,
+        0x3fe3a7db34e59ff7,
+        0x3fe371a7373aa9cb,
+        0x3fe33c08b26416ff,
         0x3fe306fe0a31b715,
+        0x3fe2d285a6e4030b,
+        0x3fe29e9df51fdee1,
+        0x3fe26b4565e27cdd,
         0x3fe2387a6e756238,
+        0x3fe2063b88628cd6,
+        0x3fe1d4873168b9aa,
+        0x3fe1a35beb6fcb75,
         0x3fe172b83c7d517b,
+        0x3fe1429aaea92de0,
+        0x3fe11301d0125b51,
+        0x3fe0e3ec32d3d1a2,
         0x3fe0b5586cf9890f,
+        0x3fe0874518759bc8,
+        0x3fe059b0d3158574,
+        0x3fe02c9a3e778061,
     ];
-    // 1/k! for k in 2..=7
+    // 1/k! for k in 2..=5
     const C2: f64 = 0.5;
     const C3: f64 = f64::from_bits(0x3fc5555555555555);
     const C4: f64 = f64::from_bits(0x3fa5555555555555);
     const C5: f64 = f64::from_bits(0x3f81111111111111);
-    const C6: f64 = f64::from_bits(0x3f56c16c16c16c17);
-    const C7: f64 = f64::from_bits(0x3f2a01a01a01a01a);
-    // 2^-1075 and below round to 0
-    if t.is_nan() || t >= 1075.0 {
+    // 2^-1075 and below round to 0; so does NaN, which fails the comparison
+    #[allow(clippy::neg_cmp_op_on_partial_ord)]
+    if !(t < 1075.0) {
         return 0.0;
     }
-    let sixteenths = t * 16.0; // exact: a power of two
-    // round to nearest (even) by adding and taking away 1.5 x 2^52; `round()` would be a
-    // call into libm on baseline x86-64
+    let parts = t * 64.0; // exact: a power of two
+    // round to nearest (even) by adding 1.5 x 2^52, which leaves the integer in the low
+    // bits of the sum; `round()` would be a call into libm on baseline x86-64, and a float
+    // to integer conversion costs a dozen instructions
     const ROUND: f64 = 6_755_399_441_055_744.0;
-    let k = (sixteenths + ROUND) - ROUND;
-    // |z| <= ln 2 / 32; both steps are exact but for the product with ln 2
-    let z = (k - sixteenths) * (std::f64::consts::LN_2 / 16.0);
-    let p = 1.0 + z * (1.0 + z * (C2 + z * (C3 + z * (C4 + z * (C5 + z * (C6 + z * C7))))));
-    let k = k as u64; // 0..=17200
-    let whole = (k >> 4) as i64; // 0..=1075
-    let fraction = f64::from_bits(SIXTEENTHS[(k & 15) as usize]) * p;
+    let rounded = parts + ROUND;
+    let k = rounded.to_bits() & 0x1_ffff; // 0..=68_800
+    // |z| <= ln 2 / 128; both steps are exact but for the product with ln 2
+    let z = ((rounded - ROUND) - parts) * (std::f64::consts::LN_2 / 64.0);
+    let p = 1.0 + z * (1.0 + z * (C2 + z * (C3 + z * (C4 + z * C5))));
+    let whole = (k >> 6) as i64; // 0..=1075
+    let fraction = f64::from_bits(SIXTY_FOURTHS[(k & 63) as usize]) * p;
     // 2^-whole, in two steps when it is below the smallest normal number
     if whole <= 1022 {
         fraction * f64::from_bits(((1023 - whole) as u64) << 52)
@@ -841,19 +1095,19 @@ fn half_power(t: f64) -> f64 {
 
 /// Applies the negative signals; returns the composite points they take and the label
 /// of the first disqualifying one.
-fn apply_negatives(
+fn apply_negatives<'m>(
     lead: &Lead,
     any_active: bool,
-    model: &Model,
+    model: &'m Model,
     now: DateTime<Utc>,
-    reasons: &mut Vec<Reason>,
+    found: &mut Found<'m, '_>,
 ) -> (f64, Option<Label>) {
     let n = &model.negatives;
     let person = &lead.person;
     let mut total = 0.0;
     let mut disqualified_by: Option<Label> = None;
-    let mut fire = |p: &Penalty| {
-        reasons.push(negative_reason(&p.label, p.points));
+    let mut fire = |p: &'m Penalty| {
+        found.push_negative(&p.label, p.points);
         total += p.points;
         if p.disqualify && disqualified_by.is_none() {
             disqualified_by = Some(p.label.clone());
@@ -880,11 +1134,12 @@ fn apply_negatives(
         fire(p);
     }
     if let Some((p, domains)) = &n.competitor {
-        let email_domain = person
-            .email
-            .as_deref()
-            .and_then(|e| e.rsplit_once('@'))
-            .map(|(_, d)| d);
+        let email_domain = person.email.as_deref().and_then(|e| {
+            // what `rsplit_once('@')` finds, without its general-purpose search: the
+            // domain is a few bytes at the end
+            let at = e.bytes().rposition(|b| b == b'@')?;
+            Some(&e[at + 1..])
+        });
         let company_domain = lead.company.domain.as_deref();
         let is_competitor = domains.iter().any(|d| {
             [email_domain, company_domain]
@@ -939,6 +1194,101 @@ mod tests {
                 assert_eq!(age_ms(now, parts, at), chrono, "now {now:?}, at {at:?}");
             }
         }
+    }
+
+    #[test]
+    fn clock_ages_are_what_chrono_says() {
+        // year starts, against chrono's calendar, over the whole range it covers
+        for year in (-262_000..=262_000).step_by(997).chain(1890..=2110) {
+            let chrono = NaiveDate::from_yo_opt(year, 1)
+                .unwrap()
+                .and_time(chrono::NaiveTime::MIN)
+                .and_utc()
+                .timestamp();
+            assert_eq!(year_start(i64::from(year)), chrono, "{year}");
+        }
+        let at = |text: &str| text.parse::<DateTime<Utc>>().unwrap();
+        let nows = [
+            at("2026-11-23T12:00:00Z"),
+            at("2026-01-01T00:00:00Z"),
+            at("2025-01-01T00:00:00.0005Z"),
+            at("2024-12-31T23:59:59.999999999Z"),
+            at("2024-03-01T00:00:00Z"),
+            at("2000-02-29T12:34:56.789Z"),
+            at("1970-01-01T00:00:00Z"),
+            at("1969-12-31T23:59:59.9999Z"),
+            at("0000-03-01T00:00:00Z"),
+            DateTime::<Utc>::MIN_UTC,
+            DateTime::<Utc>::MAX_UTC,
+        ];
+        let leap = NaiveDate::from_ymd_opt(2016, 12, 31)
+            .unwrap()
+            .and_hms_nano_opt(23, 59, 59, 1_500_000_000)
+            .unwrap()
+            .and_utc();
+        for now in nows.into_iter().chain([leap]) {
+            let clock = Clock::new(now);
+            let mut events: Vec<DateTime<Utc>> = nows.to_vec();
+            events.push(leap);
+            // every hour (and an odd millisecond) of the two years before and the one after
+            let mut t =
+                (now.checked_sub_signed(TimeDelta::days(800))).unwrap_or(DateTime::<Utc>::MIN_UTC);
+            let end =
+                (now.checked_add_signed(TimeDelta::days(400))).unwrap_or(DateTime::<Utc>::MAX_UTC);
+            while t < end {
+                events.push(t);
+                t = match t.checked_add_signed(TimeDelta::milliseconds(3_600_007)) {
+                    Some(next) => next,
+                    None => break,
+                };
+            }
+            for at in events {
+                let chrono = now.signed_duration_since(at).num_milliseconds().max(0);
+                assert_eq!(clock.age_ms(at), chrono, "now {now:?}, at {at:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn reasons_beyond_the_stack_are_sorted_in_the_card() {
+        // 60 tools of a point each: more reasons than the stack holds
+        let tools: Vec<String> = (0..60).map(|i| format!("tool{i:02}")).collect();
+        let points: Vec<String> = tools.iter().map(|t| format!("{t} = 1")).collect();
+        let text = crate::model::DEFAULT_MODEL_TOML.replace(
+            "points = { salesforce = 8, hubspot = 8, segment = 5, snowflake = 5, aws = 3 }",
+            &format!("points = {{ {} }}", points.join(", ")),
+        );
+        let model = Model::from_toml_str(&text).unwrap();
+        let mut lead = Lead::default();
+        lead.company.tech_stack = Some(tools.clone());
+        lead.company.industry = Some("software".into());
+        let now: DateTime<Utc> = "2026-11-23T12:00:00Z".parse().unwrap();
+        let events: Vec<Event> = (0..20)
+            .map(|i| {
+                Event::new(
+                    EventKind::ALL[i % EventKind::ALL.len()],
+                    now - TimeDelta::hours(i as i64),
+                )
+            })
+            .collect();
+        let card = score(&lead, &events, &model, now);
+        assert!(
+            card.reasons.len() > Found::CAPACITY,
+            "{}",
+            card.reasons.len()
+        );
+        let tool_reasons = card
+            .reasons
+            .iter()
+            .filter(|r| r.rule.contains("tool"))
+            .count();
+        assert_eq!(tool_reasons, 60);
+        assert!(card.reasons.is_sorted_by(|a, b| reason_order(a, b).is_le()));
+        assert_eq!(round_composite(card.composite_exact()), card.composite);
+        // the same card from a reused one, whatever it held
+        let mut reused = score(&Lead::default(), &events, &Model::default_model(), now);
+        score_into(&mut reused, &lead, &events, &model, now);
+        assert_eq!(reused, card);
     }
 
     #[test]
