@@ -8,14 +8,16 @@
 //! chromium comes from `scripts/install-chromium.sh` (run by `scripts/test`); without it
 //! this test fails, in CI and locally alike, saying to run that script.
 
+mod support;
+
 use leadq_local::views::QueueFilter;
 use leadq_local::{SqliteOptions, SqliteStore};
 use leadq_pipeline::{AlertState, LeadStore};
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use support::Process;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 /// The demo replays its whole history before serving: minutes on a busy 2-core machine.
@@ -44,64 +46,23 @@ fn chromium() -> PathBuf {
     path
 }
 
-/// `leadq demo` serving its database after the replay.
-struct Demo {
-    child: Child,
-    url: String,
-}
+/// A running `leadq demo` serving its dashboard; killed when dropped.
+type Demo = Process;
 
-impl Demo {
-    fn start(db: &Path) -> Demo {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_leadq"))
-            .arg("demo")
-            .arg("--db")
-            .arg(db)
-            .args(["--port", "0"])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start leadq demo");
-        let stdout = child.stdout.take().expect("stdout");
-        let (send, lines_in): (_, Receiver<String>) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if send.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let deadline = Instant::now() + DEMO_DEADLINE;
-        let mut lines = Vec::new();
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match lines_in.recv_timeout(left) {
-                Ok(line) => {
-                    let url = line
-                        .strip_prefix("dashboard: ")
-                        .filter(|rest| rest.starts_with("http://"))
-                        .map(|rest| rest.trim().trim_end_matches('/').to_string());
-                    lines.push(line);
-                    if let Some(url) = url {
-                        std::thread::spawn(move || while lines_in.recv().is_ok() {});
-                        return Demo { child, url };
-                    }
-                }
-                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!("leadq demo did not serve its dashboard; its output: {lines:?}");
-                }
-            }
-        }
-    }
-}
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Runs `leadq demo` on `db` and waits until it serves its dashboard.
+fn start_demo(db: &Path) -> Demo {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_leadq"));
+    command
+        .arg("demo")
+        .arg("--db")
+        .arg(db)
+        .args(["--port", "0"])
+        .env("RUST_LOG", "warn");
+    Process::start(command, DEMO_DEADLINE, |line| {
+        line.strip_prefix("dashboard: ")
+            .filter(|rest| rest.starts_with("http://"))
+            .map(|rest| rest.trim().trim_end_matches('/').to_string())
+    })
 }
 
 /// Runs chromium headless with `args` then `url`; its standard output.
@@ -284,7 +245,7 @@ fn chromium_renders_every_page_of_the_demo() {
     let browser = chromium();
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("demo.db");
-    let demo = Demo::start(&db);
+    let demo = start_demo(&db);
     let want = expected(&db);
     let before = verdict(&db, &want.lead_id);
     let shots = repo_root().join("artifacts").join("dashboard");

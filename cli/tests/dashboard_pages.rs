@@ -4,6 +4,8 @@
 //! each page's content, escaping, the 404 and 400 pages, the re-send button and the
 //! refusal of a cross-site POST; and that a non-loopback bind does not serve it.
 
+mod support;
+
 use chrono::{DateTime, Duration as Span, Utc};
 use leadq_local::settings::LAST_TRAIN_KEY;
 use leadq_local::{SqliteOptions, SqliteSettings, SqliteStore};
@@ -20,11 +22,10 @@ use leadq_scoring::{
     Band, BandSpan, Calibration, Dimension, Event, EventKind, Lead, MissingData, NextAction,
     Reason, ScoreCard,
 };
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
+use support::{Process, listening_url};
 
 /// The lead whose name is markup: it must show as text everywhere.
 const XSS_LEAD: &str = "lead-xss";
@@ -353,68 +354,22 @@ max_new_per_day = 5
 }
 
 /// A running `leadq serve`, its URL and its start-up lines.
-struct Server {
-    child: Child,
-    url: String,
-    lines: Vec<String>,
-}
+type Server = Process;
 
-impl Server {
-    fn start(db: &Path, config: &Path, bind: &str) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_leadq"))
-            .arg("serve")
-            .arg("--db")
-            .arg(db)
-            .arg("--config")
-            .arg(config)
-            .args(["--port", "0", "--bind", bind])
-            .env_remove("LEADQ_INGEST_SECRET")
-            .env_remove("LEADQ_API_KEYS")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start leadq serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let (send, lines_in): (_, Receiver<String>) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if send.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let mut lines = Vec::new();
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match lines_in.recv_timeout(left) {
-                Ok(line) => {
-                    let url = line
-                        .split_once("listening on ")
-                        .and_then(|(_, rest)| rest.split_whitespace().next())
-                        .map(str::to_string);
-                    lines.push(line);
-                    if let Some(url) = url {
-                        std::thread::spawn(move || while lines_in.recv().is_ok() {});
-                        return Server { child, url, lines };
-                    }
-                }
-                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!("leadq serve did not start; its output: {lines:?}");
-                }
-            }
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts `leadq serve` on `db` with the test's config, bound to `bind`.
+fn start_server(db: &Path, config: &Path, bind: &str) -> Server {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_leadq"));
+    command
+        .arg("serve")
+        .arg("--db")
+        .arg(db)
+        .arg("--config")
+        .arg(config)
+        .args(["--port", "0", "--bind", bind])
+        .env_remove("LEADQ_INGEST_SECRET")
+        .env_remove("LEADQ_API_KEYS")
+        .env("RUST_LOG", "warn");
+    Process::start(command, Duration::from_secs(60), listening_url)
 }
 
 struct Page {
@@ -472,7 +427,7 @@ fn seeded() -> (tempfile::TempDir, PathBuf, PathBuf, tokio::runtime::Runtime) {
 #[test]
 fn every_page_shows_the_store_escaped() {
     let (_dir, db, config, runtime) = seeded();
-    let server = Server::start(&db, &config, "127.0.0.1");
+    let server = start_server(&db, &config, "127.0.0.1");
     let base = server.url.clone();
     runtime.block_on(async {
         // the queue: matrix, rows by band then composite, rep, SLA
@@ -627,7 +582,7 @@ fn every_page_shows_the_store_escaped() {
 #[test]
 fn a_failed_alert_is_resent_from_this_site_only() {
     let (_dir, db, config, runtime) = seeded();
-    let server = Server::start(&db, &config, "127.0.0.1");
+    let server = start_server(&db, &config, "127.0.0.1");
     let base = server.url.clone();
     let host = base.trim_start_matches("http://").to_string();
     let resend = format!("{base}/alerts/{FAILED_ALERT}/resend");
@@ -721,7 +676,7 @@ fn a_failed_alert_is_resent_from_this_site_only() {
 #[test]
 fn a_non_loopback_bind_serves_no_dashboard() {
     let (_dir, db, config, runtime) = seeded();
-    let server = Server::start(&db, &config, "0.0.0.0");
+    let server = start_server(&db, &config, "0.0.0.0");
     assert!(
         server
             .lines
@@ -754,7 +709,7 @@ fn an_empty_store_says_what_to_do() {
         "fallback_queue = \"unassigned\"\n",
     )
     .expect("routing.toml");
-    let server = Server::start(&dir.path().join("empty.db"), &config, "127.0.0.1");
+    let server = start_server(&dir.path().join("empty.db"), &config, "127.0.0.1");
     let base = server.url.clone();
     runtime().block_on(async {
         for (path, says) in [

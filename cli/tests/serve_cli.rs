@@ -3,6 +3,8 @@
 //! the test; killed (SIGKILL) mid-pipeline and restarted on the same database; stopped
 //! with SIGTERM.
 
+mod support;
+
 use axum::Router;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
@@ -11,12 +13,11 @@ use leadq_local::{SqliteOptions, SqliteQueue, SqliteSettings, SqliteStore};
 use leadq_pipeline::AlertState;
 use leadq_pipeline::signature::sign;
 use leadq_pipeline::{LeadStore, Stage, WorkQueue};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::{Process, listening_url};
 
 const HOOK_SECRET: &str = "serve-test-hook-secret-0123456789";
 /// How long the pipeline may take before a test fails.
@@ -111,92 +112,31 @@ bands = ["hot", "warm", "mql", "cold", "disqualified"]
 }
 
 /// A running `leadq serve` and its standard output, line by line.
-struct Server {
-    child: Child,
-    url: String,
-    lines: Vec<String>,
-}
+type Server = Process;
 
-impl Server {
-    fn start(db: &Path, config: &Path, hook_url: &str) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_leadq"))
-            .arg("serve")
-            .arg("--db")
-            .arg(db)
-            .arg("--config")
-            .arg(config)
-            .args([
-                "--port",
-                "0",
-                "--visibility-timeout",
-                "2",
-                "--alert-interval",
-                "1",
-            ])
-            .env_remove("LEADQ_INGEST_SECRET")
-            .env_remove("LEADQ_API_KEYS")
-            .env("LEADQ_SERVE_TEST_HOOK_URL", hook_url)
-            .env("LEADQ_SERVE_TEST_HOOK_SECRET", HOOK_SECRET)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start leadq serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let (send, lines_in): (_, Receiver<String>) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if send.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let deadline = Instant::now() + DEADLINE;
-        let mut lines = Vec::new();
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match lines_in.recv_timeout(left) {
-                Ok(line) => {
-                    let url = line
-                        .split_once("listening on ")
-                        .and_then(|(_, rest)| rest.split_whitespace().next())
-                        .map(str::to_string);
-                    lines.push(line);
-                    if let Some(url) = url {
-                        // the rest of the output is read by the thread and dropped
-                        std::thread::spawn(move || while lines_in.recv().is_ok() {});
-                        return Server { child, url, lines };
-                    }
-                }
-                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!("leadq serve did not start; its output: {lines:?}");
-                }
-            }
-        }
-    }
-
-    /// The secret printed on a first start.
-    fn printed_secret(&self) -> Option<String> {
-        self.lines.iter().find_map(|line| {
-            line.strip_prefix("ingest secret (generated now")
-                .and_then(|rest| rest.rsplit_once(": "))
-                .map(|(_, secret)| secret.trim().to_string())
-        })
-    }
-
-    fn kill(mut self) {
-        self.child.kill().expect("SIGKILL");
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts `leadq serve` on `db` with the test's config and hook.
+fn start_server(db: &Path, config: &Path, hook_url: &str) -> Server {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_leadq"));
+    command
+        .arg("serve")
+        .arg("--db")
+        .arg(db)
+        .arg("--config")
+        .arg(config)
+        .args([
+            "--port",
+            "0",
+            "--visibility-timeout",
+            "2",
+            "--alert-interval",
+            "1",
+        ])
+        .env_remove("LEADQ_INGEST_SECRET")
+        .env_remove("LEADQ_API_KEYS")
+        .env("LEADQ_SERVE_TEST_HOOK_URL", hook_url)
+        .env("LEADQ_SERVE_TEST_HOOK_SECRET", HOOK_SECRET)
+        .env("RUST_LOG", "warn");
+    Process::start(command, DEADLINE, listening_url)
 }
 
 /// POSTs a signed JSON form; returns the status and the lead id.
@@ -304,7 +244,7 @@ fn a_signed_form_is_enriched_scored_routed_and_alerted_exactly_once() {
     let (db, config) = (dir.path().join("leadq.db"), config_dir(dir.path()));
     let runtime = runtime();
     let receiver = start_receiver(&runtime, false);
-    let server = Server::start(&db, &config, &receiver.url);
+    let server = start_server(&db, &config, &receiver.url);
     let secret = server
         .printed_secret()
         .unwrap_or_else(|| panic!("a first start prints the secret: {:?}", server.lines));
@@ -336,7 +276,7 @@ fn a_signed_form_is_enriched_scored_routed_and_alerted_exactly_once() {
 
     // a later start keeps the secret and does not print it again
     server.kill();
-    let again = Server::start(&db, &config, &receiver.url);
+    let again = start_server(&db, &config, &receiver.url);
     assert_eq!(again.printed_secret(), None, "{:?}", again.lines);
     assert!(
         again.lines.iter().all(|line| !line.contains(&secret)),
@@ -357,7 +297,7 @@ fn killed_between_stages_and_restarted_the_work_completes_exactly_once() {
     let (db, config) = (dir.path().join("leadq.db"), config_dir(dir.path()));
     let runtime = runtime();
     let receiver = start_receiver(&runtime, false);
-    let server = Server::start(&db, &config, &receiver.url);
+    let server = start_server(&db, &config, &receiver.url);
     let secret = server.printed_secret().expect("the secret");
     let (status, lead_id) = post_lead(
         &runtime,
@@ -374,7 +314,7 @@ fn killed_between_stages_and_restarted_the_work_completes_exactly_once() {
         "the kill came after routing: nothing was tested"
     );
 
-    let again = Server::start(&db, &config, &receiver.url);
+    let again = start_server(&db, &config, &receiver.url);
     wait_until("the alert reaches the webhook after the restart", || {
         receiver.count() >= 1
     });
@@ -400,7 +340,7 @@ fn killed_while_delivering_the_alert_and_restarted_the_alert_is_sent_once_by_its
     let (db, config) = (dir.path().join("leadq.db"), config_dir(dir.path()));
     let runtime = runtime();
     let receiver = start_receiver(&runtime, true);
-    let server = Server::start(&db, &config, &receiver.url);
+    let server = start_server(&db, &config, &receiver.url);
     let secret = server.printed_secret().expect("the secret");
     let (status, lead_id) = post_lead(&runtime, &server.url, &secret, "alan@stonesoftware.example");
     assert_eq!(status, 201);
@@ -412,7 +352,7 @@ fn killed_while_delivering_the_alert_and_restarted_the_alert_is_sent_once_by_its
     server.kill();
     assert_eq!(queued_messages(&db), 1, "the route message is still queued");
 
-    let _again = Server::start(&db, &config, &receiver.url);
+    let _again = start_server(&db, &config, &receiver.url);
     // the route message comes back after its visibility timeout and finds the alert
     // queued; the outbox delivers it once the killed attempt's lease lapses
     wait_until("the alert is sent", || sent_alerts(&runtime, &db) == 1);
@@ -437,7 +377,7 @@ fn sigterm_stops_cleanly_and_a_restart_finishes_what_was_left() {
     let (db, config) = (dir.path().join("leadq.db"), config_dir(dir.path()));
     let runtime = runtime();
     let receiver = start_receiver(&runtime, false);
-    let mut server = Server::start(&db, &config, &receiver.url);
+    let mut server = start_server(&db, &config, &receiver.url);
     let secret = server.printed_secret().expect("the secret");
     let (status, lead_id) = post_lead(&runtime, &server.url, &secret, "kate@stonesoftware.example");
     assert_eq!(status, 201);
@@ -460,7 +400,7 @@ fn sigterm_stops_cleanly_and_a_restart_finishes_what_was_left() {
 
     // whatever the stop left is queued (nothing in flight: a clean stop acks or hands back)
     // and a restart finishes it
-    let _again = Server::start(&db, &config, &receiver.url);
+    let _again = start_server(&db, &config, &receiver.url);
     wait_until("the alert reaches the webhook", || receiver.count() >= 1);
     wait_until("every queue is drained", || queued_messages(&db) == 0);
     assert_done_once(&runtime, &db, &lead_id);
