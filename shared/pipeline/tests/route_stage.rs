@@ -10,8 +10,8 @@ use leadq_pipeline::envelope::Cause;
 use leadq_pipeline::memory::{HookedStore, MemoryLedger, MemoryQueue, MemoryStore, WriteHook};
 use leadq_pipeline::routing::{Assignee, RoutingConfig, Strategy};
 use leadq_pipeline::stages::{
-    AlertAttempt, AssignmentChange, RouteContext, RouteOutcome, StageError, StagePorts,
-    ingest_outcome, lead_view, route_lead, route_stage_handler,
+    AlertAttempt, AssignmentChange, ModelCache, RouteContext, RouteOutcome, StageError, StagePorts,
+    ingest_outcome, lead_view, route_lead, route_stage_handler, score_stage_handler,
 };
 use leadq_pipeline::{
     Alert, AlertState, Envelope, FixedClock, LeadRecord, LeadStore, RepCaps, RepLedger, RepLoad,
@@ -478,15 +478,14 @@ async fn an_erase_racing_the_alert_leaves_no_alert_and_sends_nothing() {
 
 #[tokio::test]
 async fn a_closing_outcome_frees_the_rep_and_silences_the_lead() {
-    let world = World::new().await;
+    let mut world = World::new().await;
+    // whatever the default model makes of the lead, a person works it
+    world.routing = RoutingConfig::from_toml(&RULES.replace(
+        "fallback_queue = \"unassigned\"",
+        "fallback_queue = \"unassigned\"\nassign_actions = [\"sales_now\", \"account_follow_up\", \"sdr_review\", \"manual_review\", \"enrich_again\", \"nurture\"]\nrelease_actions = [\"suppress\"]",
+    ))
+    .expect("rules");
     world.add(&unique("lead-1")).await;
-    assert_eq!(
-        world.route("lead-1").await.change,
-        AssignmentChange::Assigned
-    );
-    assert_eq!(world.load("ada").await.open, 1);
-    let alerted = world.receiver.accepted().len();
-
     let (queue, clock) = (MemoryQueue::default(), FixedClock::new(now()));
     let ports = StagePorts {
         store: &world.store,
@@ -494,7 +493,36 @@ async fn a_closing_outcome_frees_the_rep_and_silences_the_lead() {
         clock: &clock,
         policy: policy(),
     };
-    let body = br#"{"lead_id": "lead-1", "status": "won", "amount": 24000, "closed_at": "2026-11-23T11:00:00Z"}"#;
+    let models = ModelCache::default();
+    // scored and routed as the pipeline does
+    let scored = score_stage_handler(
+        &ports,
+        &models,
+        &Envelope::new(Stage::Score, "lead-1", "trace-0", now()),
+    )
+    .await
+    .expect("score");
+    let route = scored.follow_up.expect("a new verdict is routed");
+    let context = world.context();
+    let routed = route_stage_handler(&ports, &context, &route)
+        .await
+        .expect("route");
+    let rep = routed
+        .outcome
+        .assignment
+        .as_ref()
+        .and_then(|a| a.rep().map(str::to_string))
+        .expect("a rep works the lead");
+    assert_eq!(world.load(&rep).await.open, 1);
+    let alerted = world.receiver.accepted().len();
+    let _ = queue
+        .receive(Stage::Route, 10, std::time::Duration::from_secs(30))
+        .await
+        .expect("drain");
+
+    // the deal closes an hour later: the verdict has stood since before the outcome
+    clock.set(now() + chrono::TimeDelta::hours(1));
+    let body = br#"{"lead_id": "lead-1", "status": "won", "amount": 24000, "closed_at": "2026-11-23T12:30:00Z"}"#;
     let accepted = ingest_outcome(&ports, Some("application/json"), body, "trace-1")
         .await
         .expect("outcome");
@@ -504,7 +532,8 @@ async fn a_closing_outcome_frees_the_rep_and_silences_the_lead() {
         record.closed.map(|c| c.status),
         Some(leadq_scoring::OutcomeStatus::Won)
     );
-    // the lead goes back through scoring, which hands it to routing
+    // the lead goes back through scoring, which hands it to routing even though its
+    // verdict did not change
     let sent = queue
         .receive(Stage::Score, 10, std::time::Duration::from_secs(30))
         .await
@@ -512,11 +541,25 @@ async fn a_closing_outcome_frees_the_rep_and_silences_the_lead() {
     assert_eq!(sent.len(), 1);
     let envelope = Envelope::parse(&sent[0].body).expect("an envelope");
     assert_eq!(envelope.cause, Some(Cause::Closed));
-
-    let outcome = world.route("lead-1").await;
-    assert_eq!(outcome.change, AssignmentChange::Released);
-    assert!(outcome.why.contains("closed won"), "{}", outcome.why);
-    assert_eq!(world.load("ada").await.open, 0, "ada is free for new leads");
+    let rescored = score_stage_handler(&ports, &models, &envelope)
+        .await
+        .expect("rescore");
+    assert!(!rescored.outcome.verdict_changed);
+    let route = rescored.follow_up.expect("a closed deal is routed");
+    let released = route_stage_handler(&ports, &context, &route)
+        .await
+        .expect("route");
+    assert_eq!(released.outcome.change, AssignmentChange::Released);
+    assert!(
+        released.outcome.why.contains("closed won"),
+        "{}",
+        released.outcome.why
+    );
+    assert_eq!(
+        world.load(&rep).await.open,
+        0,
+        "the rep is free for new leads"
+    );
     assert_eq!(world.stored("lead-1").await.assignment, None);
 
     // a closed lead raises no alert, whatever its verdict becomes

@@ -149,7 +149,9 @@ pub async fn score_stage_handler(
     )
     .await?;
     crate::metrics::lead_scored(outcome.card.band, outcome.verdict_changed);
+    // a closed deal is routed whatever its verdict: routing frees its rep
     let route = outcome.verdict_changed
+        || envelope.cause == Some(Cause::Closed)
         || outcome
             .verdict_since
             .is_some_and(|since| since >= envelope.enqueued_at);
