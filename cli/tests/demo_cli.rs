@@ -4,7 +4,7 @@
 //! other file left alone.
 
 use leadq_local::{SqliteOptions, SqliteStore};
-use leadq_pipeline::{AlertState, LeadStore};
+use leadq_pipeline::{AlertState, LeadStore, RepLedger};
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -111,6 +111,16 @@ fn the_full_demo_routes_alerts_closes_deals_and_promotes_a_trained_version() {
             .await
             .expect("alerts");
         assert!(!sent.is_empty(), "alerts reached the demo's hooks");
+        // no closed deal holds a rep's slot
+        let ledger = store.ledger();
+        for outcome in &outcomes {
+            assert_eq!(
+                ledger.holder(&outcome.lead_id).await.expect("holder"),
+                None,
+                "closed lead {} still holds a rep",
+                outcome.lead_id
+            );
+        }
         // a closed deal holds no rep and was rescored with the cause recorded
         let closed = store
             .get_lead(&outcomes[0].lead_id)
