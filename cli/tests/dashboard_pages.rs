@@ -23,9 +23,8 @@ use leadq_scoring::{
     Reason, ScoreCard,
 };
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
-use support::{Process, listening_url};
+use support::{Process, listening_url, serve_command};
 
 /// The lead whose name is markup: it must show as text everywhere.
 const XSS_LEAD: &str = "lead-xss";
@@ -358,17 +357,8 @@ type Server = Process;
 
 /// Starts `leadq serve` on `db` with the test's config, bound to `bind`.
 fn start_server(db: &Path, config: &Path, bind: &str) -> Server {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_leadq"));
-    command
-        .arg("serve")
-        .arg("--db")
-        .arg(db)
-        .arg("--config")
-        .arg(config)
-        .args(["--port", "0", "--bind", bind])
-        .env_remove("LEADQ_INGEST_SECRET")
-        .env_remove("LEADQ_API_KEYS")
-        .env("RUST_LOG", "warn");
+    let mut command = serve_command(db, config);
+    command.args(["--bind", bind]);
     Process::start(command, Duration::from_secs(60), listening_url)
 }
 

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::{Process, listening_url};
+use support::{Process, listening_url, serve_command};
 
 const HOOK_SECRET: &str = "serve-test-hook-secret-0123456789";
 /// How long the pipeline may take before a test fails.
@@ -116,26 +116,11 @@ type Server = Process;
 
 /// Starts `leadq serve` on `db` with the test's config and hook.
 fn start_server(db: &Path, config: &Path, hook_url: &str) -> Server {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_leadq"));
+    let mut command = serve_command(db, config);
     command
-        .arg("serve")
-        .arg("--db")
-        .arg(db)
-        .arg("--config")
-        .arg(config)
-        .args([
-            "--port",
-            "0",
-            "--visibility-timeout",
-            "2",
-            "--alert-interval",
-            "1",
-        ])
-        .env_remove("LEADQ_INGEST_SECRET")
-        .env_remove("LEADQ_API_KEYS")
+        .args(["--visibility-timeout", "2", "--alert-interval", "1"])
         .env("LEADQ_SERVE_TEST_HOOK_URL", hook_url)
-        .env("LEADQ_SERVE_TEST_HOOK_SECRET", HOOK_SECRET)
-        .env("RUST_LOG", "warn");
+        .env("LEADQ_SERVE_TEST_HOOK_SECRET", HOOK_SECRET);
     Process::start(command, DEADLINE, listening_url)
 }
 

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
@@ -85,6 +86,23 @@ impl Drop for Process {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `leadq serve --db DB --config CONFIG --port 0`, with no credentials from the test's
+/// environment (a first start generates its secret) and warnings only on stderr.
+pub fn serve_command(db: &Path, config: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_leadq"));
+    command
+        .arg("serve")
+        .arg("--db")
+        .arg(db)
+        .arg("--config")
+        .arg(config)
+        .args(["--port", "0"])
+        .env_remove("LEADQ_INGEST_SECRET")
+        .env_remove("LEADQ_API_KEYS")
+        .env("RUST_LOG", "warn");
+    command
 }
 
 /// The URL of `leadq serve`'s "listening on" line.
