@@ -246,13 +246,55 @@ impl Db {
         F: FnOnce(&mut Connection) -> Result<T, Fail> + Send + 'static,
     {
         let conn = Arc::clone(&self.conn);
-        tokio::task::spawn_blocking(move || {
+        let run = move || {
             // a panic inside `f` rolled its transaction back (dropped), so the
             // connection is usable even if the mutex is poisoned
             let mut conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             f(&mut conn)
-        })
-        .await
-        .map_err(|e| Fail::Task(e.to_string()))?
+        };
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if multi_thread {
+            // on the calling worker: no hand-off to the blocking pool and back per call
+            return tokio::task::block_in_place(|| {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
+                    .map_err(|_| Fail::Task("a store call panicked".into()))
+            })?;
+        }
+        tokio::task::spawn_blocking(run)
+            .await
+            .map_err(|e| Fail::Task(e.to_string()))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn panics_then_answers(db: &Db) {
+        let panicked = db
+            .call(|_conn| -> Result<(), Fail> { panic!("a bug inside a store call") })
+            .await;
+        assert!(matches!(panicked, Err(Fail::Task(_))), "{panicked:?}");
+        // the connection (its mutex poisoned by the panic) still answers
+        let one: i64 = db
+            .call(|conn| Ok(conn.query_row("SELECT 1", [], |row| row.get(0))?))
+            .await
+            .expect("the next call");
+        assert_eq!(one, 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_call_is_an_error_on_the_calling_worker() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = Db::open(&dir.path().join("t.db"), &SqliteOptions::default()).expect("open");
+        panics_then_answers(&db).await;
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_panicking_call_is_an_error_on_the_blocking_pool() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = Db::open(&dir.path().join("t.db"), &SqliteOptions::default()).expect("open");
+        panics_then_answers(&db).await;
     }
 }
