@@ -111,6 +111,9 @@ pub enum SubmitError {
         /// What is wrong with it.
         rule: String,
     },
+    /// The TLS configuration could not be built.
+    #[error("TLS set-up")]
+    Tls(#[from] leadq_pipeline::tls::TlsSetupError),
     /// The request could not be sent or its answer not read.
     #[error("POST {url}: no answer")]
     Send {
@@ -248,7 +251,7 @@ async fn send(
         url: url.to_string(),
         source,
     };
-    let client = reqwest::Client::builder()
+    let client = leadq_pipeline::tls::http_client_builder()?
         .timeout(TIMEOUT)
         .build()
         .map_err(failed)?;

@@ -370,7 +370,8 @@ struct Page {
 }
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder()
+    leadq_pipeline::tls::http_client_builder()
+        .expect("TLS configuration")
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client")

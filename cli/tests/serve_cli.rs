@@ -146,7 +146,10 @@ fn post_lead(
     let timestamp = chrono::Utc::now().timestamp();
     let signature = sign(secret.as_bytes(), timestamp, body.as_bytes());
     runtime.block_on(async {
-        let response = reqwest::Client::new()
+        let response = leadq_pipeline::tls::http_client_builder()
+            .expect("TLS configuration")
+            .build()
+            .expect("client")
             .post(format!("{url}/v1/leads"))
             .header("content-type", "application/json")
             .header("x-leadq-signature", signature)

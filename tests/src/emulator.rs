@@ -372,6 +372,7 @@ pub fn sdk_config(endpoint: &str, timeouts: Timeouts) -> SdkConfig {
             "leadq-emulator",
         )))
         .endpoint_url(endpoint)
+        .http_client(leadq_aws::https_client())
         .timeout_config(timeouts.timeout_config())
         .retry_config(timeouts.retry_config())
         .build()

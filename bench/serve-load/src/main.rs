@@ -148,7 +148,7 @@ async fn main() -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
     let server = start_server(&args, &dir)?;
-    let client = reqwest::Client::builder()
+    let client = leadq_pipeline::tls::http_client_builder()?
         .pool_max_idle_per_host(args.concurrency)
         .build()?;
     let url = format!("{}/v1/leads", server.base);

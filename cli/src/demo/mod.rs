@@ -411,7 +411,7 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
         },
     )?;
     let driver = Driver {
-        client: reqwest::Client::builder()
+        client: leadq_pipeline::tls::http_client_builder()?
             .timeout(std::time::Duration::from_secs(60))
             .build()
             .context("cannot build the HTTP client")?,

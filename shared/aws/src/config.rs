@@ -219,12 +219,14 @@ impl Timeouts {
     }
 }
 
-/// Loads the SDK configuration the usual way (env, profile, instance role), with `timeouts`.
+/// Loads the SDK configuration the usual way (env, profile, instance role), with `timeouts`
+/// and leadq's HTTPS client ([`crate::tls::https_client`]).
 ///
 /// `AWS_ENDPOINT_URL` (or `AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL_SQS`) is honoured
 /// by `aws-config` itself, which is how the emulator is reached.
 pub async fn load_sdk_config(timeouts: Timeouts) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
+        .http_client(crate::tls::https_client())
         .timeout_config(timeouts.timeout_config())
         .retry_config(timeouts.retry_config())
         .load()

@@ -30,6 +30,7 @@ pub mod sqs;
 pub mod ssm;
 pub mod table;
 pub mod telemetry;
+pub mod tls;
 
 pub use batch::Backoff;
 pub use config::{
@@ -39,3 +40,4 @@ pub use dynamo::DynamoStore;
 pub use ledger::DynamoLedger;
 pub use sqs::SqsQueue;
 pub use ssm::{ParamEnv, ParamError};
+pub use tls::{AwsTrust, https_client};

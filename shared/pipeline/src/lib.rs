@@ -17,6 +17,7 @@ pub mod retry;
 pub mod routing;
 pub mod signature;
 pub mod stages;
+pub mod tls;
 pub mod writes;
 
 pub use envelope::{Cause, Envelope, EnvelopeError, Stage};

@@ -130,7 +130,8 @@ impl HttpNotifier {
         settings: &DeliverySettings,
         clock: Arc<dyn Clock>,
     ) -> Result<HttpNotifier, NotifierInitError> {
-        let client = reqwest::Client::builder()
+        let client = crate::tls::http_client_builder()
+            .map_err(|error| NotifierInitError(error.to_string()))?
             .timeout(settings.timeout)
             .connect_timeout(settings.timeout)
             // a redirect could carry a signed body somewhere nobody configured
