@@ -116,8 +116,14 @@ async fn the_compiled_in_roots_refuse_a_private_ca_and_ssl_cert_file_trusts_it()
     let (port, requests) = tls_server(cert, key).await;
 
     // the defaults: Amazon's roots for AWS, Mozilla's for webhooks; neither knows this CA
-    let refused = dynamodb(port, AwsTrust::AmazonRoots).list_tables().send().await;
-    assert!(refused.is_err(), "the SDK trusted a private CA: {refused:?}");
+    let refused = dynamodb(port, AwsTrust::AmazonRoots)
+        .list_tables()
+        .send()
+        .await;
+    assert!(
+        refused.is_err(),
+        "the SDK trusted a private CA: {refused:?}"
+    );
     let refused = webhook(port, WebTrust::Mozilla).await;
     assert!(
         refused.is_err(),
