@@ -111,6 +111,7 @@ macro_rules! ledger_contract_tests {
             ledger_release_frees_the_open_slot_only => check_ledger_release_frees_the_open_slot_only,
             ledger_concurrent_takes_never_overfill => check_ledger_concurrent_takes_never_overfill,
             ledger_concurrent_takes_of_one_lead_take_once => check_ledger_concurrent_takes_of_one_lead_take_once,
+            ledger_loads_of_many_reps_equal_each_load => check_ledger_loads_of_many_reps_equal_each_load,
         );
     };
 }
@@ -1827,6 +1828,49 @@ pub async fn check_ledger_take_is_idempotent_per_lead(h: &dyn LedgerHarness) {
         Take::Taken(load(3, 1))
     );
     assert_eq!(ledger.load("ada", day(1)).await, Ok(load(3, 2)));
+}
+
+/// Reading many reps' loads at once gives each rep's own load on its own day, in the order
+/// asked: repeats, reps never given a lead and an empty request included.
+pub async fn check_ledger_loads_of_many_reps_equal_each_load(h: &dyn LedgerHarness) {
+    let ledger = h.ledger().await;
+    let ledger = ledger.as_ref();
+    assert_eq!(ledger.loads(&[]).await, Ok(vec![]));
+    take(ledger, "ada", "lead-1", day(1), ROOMY).await;
+    take(ledger, "ada", "lead-2", day(2), ROOMY).await;
+    take(ledger, "grace", "lead-3", day(2), ROOMY).await;
+    let asked = [
+        ("grace", day(2)),
+        ("ada", day(1)),
+        ("nobody", day(1)),
+        ("ada", day(2)),
+        ("ada", day(1)),
+        ("grace", day(3)),
+    ];
+    let mut each = Vec::new();
+    for (rep, on) in asked {
+        each.push(ledger.load(rep, on).await.expect("one load"));
+    }
+    assert_eq!(
+        each,
+        vec![
+            load(1, 1),
+            load(2, 1),
+            load(0, 0),
+            load(2, 1),
+            load(2, 1),
+            load(1, 0)
+        ]
+    );
+    assert_eq!(ledger.loads(&asked).await, Ok(each));
+    // more keys than one BatchGetItem takes (100)
+    let many: Vec<String> = (0..60).map(|i| format!("rep-{i}")).collect();
+    take(ledger, "rep-59", "lead-4", day(1), ROOMY).await;
+    let asked: Vec<(&str, chrono::NaiveDate)> = many.iter().map(|r| (r.as_str(), day(1))).collect();
+    let loads = ledger.loads(&asked).await.expect("60 loads");
+    assert_eq!(loads.len(), 60);
+    assert_eq!(loads[59], load(1, 1));
+    assert!(loads[..59].iter().all(|l| *l == load(0, 0)));
 }
 
 /// A rep at either cap refuses with its load and nothing is written.

@@ -475,6 +475,15 @@ pub trait RepLedger: Send + Sync {
     async fn holder(&self, lead_id: &str) -> Result<Option<String>, StoreError>;
     /// A rep's load on `day`.
     async fn load(&self, rep: &str, day: NaiveDate) -> Result<RepLoad, StoreError>;
+    /// Several reps' loads, each on its own day, in the order asked. Backends that can
+    /// read many items in one round trip (DynamoDB's BatchGetItem) override this.
+    async fn loads(&self, reps: &[(&str, NaiveDate)]) -> Result<Vec<RepLoad>, StoreError> {
+        let mut loads = Vec::with_capacity(reps.len());
+        for (rep, day) in reps {
+            loads.push(self.load(rep, *day).await?);
+        }
+        Ok(loads)
+    }
 }
 
 /// Why a queue call failed.

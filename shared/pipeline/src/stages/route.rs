@@ -19,7 +19,7 @@ use crate::ports::{LeadRecord, LeadStore, RepCaps, RepLedger, RepLoad, Take};
 use crate::retry::RetryPolicy;
 use crate::routing::{Assignee, Assignment, Candidate, Decision, Plan, RoutingConfig, assign_rep};
 use crate::writes::update_lead_with_retry;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use leadq_scoring::{Band, NextAction, ScoreCard};
 use std::collections::BTreeMap;
 
@@ -183,10 +183,18 @@ async fn assign(
         && let Some(team) = plan.team.as_deref()
         && let Some(team) = context.routing.teams.iter().find(|t| t.name == team)
     {
-        let mut loads = BTreeMap::new();
-        for rep in &team.reps {
-            loads.insert(rep.id.clone(), ledger.load(&rep.id, rep.day(now)).await?);
-        }
+        let asked: Vec<(&str, NaiveDate)> = team
+            .reps
+            .iter()
+            .map(|rep| (rep.id.as_str(), rep.day(now)))
+            .collect();
+        let found = ledger.loads(&asked).await?;
+        let loads: BTreeMap<String, RepLoad> = team
+            .reps
+            .iter()
+            .map(|rep| rep.id.clone())
+            .zip(found)
+            .collect();
         decision = decide(&loads);
     }
     match decision {
