@@ -3,6 +3,11 @@
 //! Both functions are generic over the call that sends one batch, so the chunking and the
 //! retries are tested here without a service (the emulator accepts batches AWS refuses).
 
+use crate::error::{StoreOp, built, sdk_error};
+use crate::table::Item;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::KeysAndAttributes;
+use aws_sdk_dynamodb::types::builders::KeysAndAttributesBuilder;
 use leadq_pipeline::{QueueError, StoreError};
 use std::future::Future;
 use std::ops::Range;
@@ -121,6 +126,48 @@ where
         }
     }
     Ok(found)
+}
+
+/// Reads `keys` of `table` with strongly consistent BatchGetItem calls through [`batch_get`];
+/// `shape` adds to each request (a projection). Returns the items found, in no order.
+pub async fn get_items(
+    client: &Client,
+    table: &str,
+    operation: StoreOp,
+    keys: Vec<Item>,
+    backoff: Backoff,
+    shape: fn(KeysAndAttributesBuilder) -> KeysAndAttributesBuilder,
+) -> Result<Vec<Item>, StoreError> {
+    batch_get(operation, keys, backoff, |batch| {
+        let client = client.clone();
+        let table = table.to_string();
+        async move {
+            let request = built(
+                operation,
+                shape(KeysAndAttributes::builder())
+                    .set_keys(Some(batch))
+                    .consistent_read(true)
+                    .build(),
+            )?;
+            let output = client
+                .batch_get_item()
+                .request_items(table.clone(), request)
+                .send()
+                .await
+                .map_err(|e| sdk_error(operation, e))?;
+            let items = output
+                .responses
+                .and_then(|mut r| r.remove(&table))
+                .unwrap_or_default();
+            let unprocessed = output
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&table))
+                .map(|k| k.keys)
+                .unwrap_or_default();
+            Ok((items, unprocessed))
+        }
+    })
+    .await
 }
 
 /// Splits message bodies into SendMessageBatch calls: at most 10 messages and at most

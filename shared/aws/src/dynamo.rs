@@ -4,7 +4,7 @@
 //! the port's calls into requests and the service's answers (conditions that failed,
 //! cancellation reasons) back into the port's results.
 
-use crate::batch::{Backoff, batch_get, batch_write};
+use crate::batch::{Backoff, batch_write, get_items};
 use crate::config::StoreConfig;
 use crate::error::{StoreOp, built, corrupt, encode_error, sdk_error};
 use crate::table::{
@@ -18,8 +18,8 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, CancellationReason, ConditionCheck, Delete, DeleteRequest, KeysAndAttributes,
-    Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, WriteRequest,
+    AttributeValue, CancellationReason, ConditionCheck, Delete, DeleteRequest, Put, ReturnValue,
+    ReturnValuesOnConditionCheckFailure, TransactWriteItem, WriteRequest,
 };
 use chrono::{DateTime, Utc};
 use leadq_pipeline::{
@@ -975,37 +975,18 @@ impl LeadStore for DynamoStore {
             .into_iter()
             .map(|id| key(table::lead_pk(lead_id), table::event_sk(id)))
             .collect();
-        let found = batch_get(OP, keys, self.backoff, |batch| {
-            let client = self.client.clone();
-            let table = self.table.clone();
-            async move {
-                let request = built(
-                    OP,
-                    KeysAndAttributes::builder()
-                        .set_keys(Some(batch))
-                        .consistent_read(true)
-                        .projection_expression("#id")
-                        .expression_attribute_names("#id", "event_id")
-                        .build(),
-                )?;
-                let output = client
-                    .batch_get_item()
-                    .request_items(table.clone(), request)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error(OP, e))?;
-                let items = output
-                    .responses
-                    .and_then(|mut r| r.remove(&table))
-                    .unwrap_or_default();
-                let unprocessed = output
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(&table))
-                    .map(|k| k.keys)
-                    .unwrap_or_default();
-                Ok((items, unprocessed))
-            }
-        })
+        let found = get_items(
+            &self.client,
+            &self.table,
+            OP,
+            keys,
+            self.backoff,
+            |request| {
+                request
+                    .projection_expression("#id")
+                    .expression_attribute_names("#id", "event_id")
+            },
+        )
         .await?;
         Ok(found
             .iter()

@@ -13,7 +13,7 @@
 //! failed. Transactions cancelled only because they raced another one are retried with
 //! jittered backoff.
 
-use crate::batch::{Backoff, batch_get};
+use crate::batch::{Backoff, get_items};
 use crate::dynamo::DynamoStore;
 use crate::error::{StoreOp, built, sdk_error};
 use crate::table::{Item, PK, SK, TTL, TYPE, key, n, s};
@@ -21,8 +21,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    CancellationReason, Delete, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem, Update,
+    CancellationReason, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use leadq_pipeline::{RepCaps, RepLedger, RepLoad, StoreError, Take};
@@ -392,36 +391,7 @@ impl RepLedger for DynamoLedger {
             })
             .collect();
         let keys: Vec<Item> = wanted.into_iter().map(|(pk, sk)| key(pk, sk)).collect();
-        let found = batch_get(OP, keys, self.backoff, |batch| {
-            let client = self.client.clone();
-            let table = self.table.clone();
-            async move {
-                let request = built(
-                    OP,
-                    KeysAndAttributes::builder()
-                        .set_keys(Some(batch))
-                        .consistent_read(true)
-                        .build(),
-                )?;
-                let output = client
-                    .batch_get_item()
-                    .request_items(table.clone(), request)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error(OP, e))?;
-                let items = output
-                    .responses
-                    .and_then(|mut r| r.remove(&table))
-                    .unwrap_or_default();
-                let unprocessed = output
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(&table))
-                    .map(|k| k.keys)
-                    .unwrap_or_default();
-                Ok((items, unprocessed))
-            }
-        })
-        .await?;
+        let found = get_items(&self.client, &self.table, OP, keys, self.backoff, |r| r).await?;
         let text = |item: &Item, name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
         let by_key: HashMap<(String, String), Item> = found
             .into_iter()

@@ -24,10 +24,10 @@ pub enum AwsTrust {
 }
 
 impl AwsTrust {
-    /// [`AwsTrust::System`] when `SSL_CERT_FILE` or `SSL_CERT_DIR` is set, else Amazon's roots.
+    /// [`AwsTrust::System`] when `SSL_CERT_FILE` or `SSL_CERT_DIR` is set (the same rule as
+    /// the alert client's, [`leadq_pipeline::tls::system_store_requested`]), else Amazon's.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> AwsTrust {
-        let set = |var: &str| lookup(var).is_some_and(|value| !value.trim().is_empty());
-        if set("SSL_CERT_FILE") || set("SSL_CERT_DIR") {
+        if leadq_pipeline::tls::system_store_requested(lookup) {
             AwsTrust::System
         } else {
             AwsTrust::AmazonRoots
@@ -79,31 +79,6 @@ mod tests {
             (added, ignored),
             (5, 0),
             "every root parses as a trust anchor"
-        );
-    }
-
-    #[test]
-    fn a_certificate_bundle_in_the_environment_switches_to_the_system_store() {
-        let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |var: &str| {
-                pairs
-                    .iter()
-                    .find(|(k, _)| *k == var)
-                    .map(|(_, v)| v.to_string())
-            }
-        };
-        assert_eq!(AwsTrust::from_lookup(env(&[])), AwsTrust::AmazonRoots);
-        assert_eq!(
-            AwsTrust::from_lookup(env(&[("SSL_CERT_FILE", "  ")])),
-            AwsTrust::AmazonRoots
-        );
-        assert_eq!(
-            AwsTrust::from_lookup(env(&[("SSL_CERT_FILE", "/etc/pki/tls/cert.pem")])),
-            AwsTrust::System
-        );
-        assert_eq!(
-            AwsTrust::from_lookup(env(&[("SSL_CERT_DIR", "/etc/ssl/certs")])),
-            AwsTrust::System
         );
     }
 }

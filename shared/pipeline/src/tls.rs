@@ -28,11 +28,17 @@ pub enum WebTrust {
     System,
 }
 
+/// Whether the operator pointed at a certificate store: `SSL_CERT_FILE` or `SSL_CERT_DIR`
+/// set and not blank. Both leadq's HTTPS clients then trust the system's store.
+pub fn system_store_requested(lookup: impl Fn(&str) -> Option<String>) -> bool {
+    let set = |var: &str| lookup(var).is_some_and(|value| !value.trim().is_empty());
+    set("SSL_CERT_FILE") || set("SSL_CERT_DIR")
+}
+
 impl WebTrust {
-    /// [`WebTrust::System`] when `SSL_CERT_FILE` or `SSL_CERT_DIR` is set, else Mozilla's.
+    /// [`WebTrust::System`] when [`system_store_requested`], else Mozilla's.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> WebTrust {
-        let set = |var: &str| lookup(var).is_some_and(|value| !value.trim().is_empty());
-        if set("SSL_CERT_FILE") || set("SSL_CERT_DIR") {
+        if system_store_requested(lookup) {
             WebTrust::System
         } else {
             WebTrust::Mozilla
