@@ -6,7 +6,7 @@
 //! writes the holding and the day's count in one `BEGIN IMMEDIATE` transaction, so takes
 //! from other tasks and processes are serialised and never overfill a rep.
 
-use crate::db::{Db, Fail, SqliteOptions};
+use crate::db::{CachedSql, Db, Fail, SqliteOptions};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use leadq_pipeline::{RepCaps, RepLedger, RepLoad, StoreError, Take};
@@ -58,13 +58,13 @@ fn count(n: i64) -> u32 {
 }
 
 fn load_in(conn: &Connection, rep: &str, day: &str) -> Result<RepLoad, Fail> {
-    let open: i64 = conn.query_row(
+    let open: i64 = conn.row_cached(
         "SELECT COUNT(*) FROM rep_holdings WHERE rep = ?1",
         [rep],
         |row| row.get(0),
     )?;
     let given: Option<i64> = conn
-        .query_row(
+        .row_cached(
             "SELECT given FROM rep_days WHERE rep = ?1 AND day = ?2",
             params![rep, day],
             |row| row.get(0),
@@ -78,7 +78,7 @@ fn load_in(conn: &Connection, rep: &str, day: &str) -> Result<RepLoad, Fail> {
 
 fn holder_in(conn: &Connection, lead_id: &str) -> Result<Option<String>, Fail> {
     Ok(conn
-        .query_row(
+        .row_cached(
             "SELECT rep FROM rep_holdings WHERE lead_id = ?1",
             [lead_id],
             |row| row.get(0),
@@ -109,11 +109,11 @@ impl RepLedger for SqliteLedger {
             if load.open >= caps.max_open_leads || load.new_today >= caps.max_new_per_day {
                 return Ok(Take::Full(load));
             }
-            tx.execute(
+            tx.exec_cached(
                 "INSERT INTO rep_holdings (lead_id, rep, day, taken_at) VALUES (?1, ?2, ?3, ?4)",
                 params![lead_id, rep, day, taken_at],
             )?;
-            tx.execute(
+            tx.exec_cached(
                 "INSERT INTO rep_days (rep, day, given) VALUES (?1, ?2, 1)
                  ON CONFLICT (rep, day) DO UPDATE SET given = given + 1",
                 params![rep, day],
@@ -131,7 +131,7 @@ impl RepLedger for SqliteLedger {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let holder = holder_in(&tx, &lead_id)?;
             if holder.is_some() {
-                tx.execute("DELETE FROM rep_holdings WHERE lead_id = ?1", [&lead_id])?;
+                tx.exec_cached("DELETE FROM rep_holdings WHERE lead_id = ?1", [&lead_id])?;
                 tx.commit()?;
             }
             Ok(holder)

@@ -1,6 +1,6 @@
 //! [`SqliteQueue`]: durable work queues in the SQLite file.
 
-use crate::db::{Db, Fail, SqliteOptions};
+use crate::db::{CachedSql, Db, Fail, SqliteOptions};
 use async_trait::async_trait;
 use leadq_pipeline::envelope::MAX_MESSAGE_BYTES;
 use leadq_pipeline::{Delivery, Envelope, QueueError, Stage, WorkQueue};
@@ -54,7 +54,7 @@ impl SqliteQueue {
     pub async fn pending(&self) -> Result<u64, QueueError> {
         self.call("pending", |conn| {
             let count: i64 =
-                conn.query_row("SELECT COUNT(*) FROM queue_messages", [], |row| row.get(0))?;
+                conn.row_cached("SELECT COUNT(*) FROM queue_messages", [], |row| row.get(0))?;
             Ok(u64::try_from(count).unwrap_or(0))
         })
         .await
@@ -100,12 +100,12 @@ fn write_tx(conn: &mut Connection) -> Result<Transaction<'_>, Fail> {
 
 /// Moves one message to the dead-letter table.
 fn dead_letter(tx: &Transaction<'_>, seq: i64, now: i64) -> Result<(), Fail> {
-    tx.execute(
+    tx.exec_cached(
         "INSERT INTO queue_dead_letters (message_id, stage, body, receive_count, sent_at, dead_at)
          SELECT message_id, stage, body, receive_count, sent_at, ?2 FROM queue_messages WHERE seq = ?1",
         params![seq, now],
     )?;
-    tx.execute("DELETE FROM queue_messages WHERE seq = ?1", [seq])?;
+    tx.exec_cached("DELETE FROM queue_messages WHERE seq = ?1", [seq])?;
     Ok(())
 }
 
@@ -191,7 +191,7 @@ impl WorkQueue for SqliteQueue {
                         continue;
                     }
                     let receipt = uuid::Uuid::new_v4().to_string();
-                    tx.execute(
+                    tx.exec_cached(
                         "UPDATE queue_messages SET receive_count = receive_count + 1, visible_at = ?2, receipt = ?3
                          WHERE seq = ?1",
                         params![seq, now.saturating_add(visibility_ms), receipt],
@@ -217,7 +217,7 @@ impl WorkQueue for SqliteQueue {
         let receipt = receipt.to_string();
         self.call("ack", move |conn| {
             // an unknown or outdated receipt is a no-op: the message was acked or re-received
-            conn.execute(
+            conn.exec_cached(
                 "DELETE FROM queue_messages WHERE stage = ?1 AND receipt = ?2",
                 params![stage.name(), receipt],
             )?;
@@ -232,7 +232,7 @@ impl WorkQueue for SqliteQueue {
         self.call("fail", move |conn| {
             let tx = write_tx(conn)?;
             let found: Option<(i64, i64)> = tx
-                .query_row(
+                .row_cached(
                     "SELECT seq, receive_count FROM queue_messages WHERE stage = ?1 AND receipt = ?2",
                     params![stage.name(), receipt],
                     |row| Ok((row.get(0)?, row.get(1)?)),
@@ -245,7 +245,7 @@ impl WorkQueue for SqliteQueue {
             if receive_count >= max_receive_count {
                 dead_letter(&tx, seq, now)?;
             } else {
-                tx.execute("UPDATE queue_messages SET visible_at = ?2 WHERE seq = ?1", params![seq, now])?;
+                tx.exec_cached("UPDATE queue_messages SET visible_at = ?2 WHERE seq = ?1", params![seq, now])?;
             }
             tx.commit()?;
             Ok(())

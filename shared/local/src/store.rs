@@ -1,6 +1,6 @@
 //! [`SqliteStore`]: the lead store on SQLite.
 
-use crate::db::{Db, Fail, SqliteOptions, decode, encode};
+use crate::db::{CachedSql, Db, Fail, SqliteOptions, decode, encode};
 use crate::directory::SqliteDirectory;
 use crate::ledger::SqliteLedger;
 use crate::queue::SqliteQueue;
@@ -109,7 +109,7 @@ fn check_lead_version(
     record: &LeadRecord,
 ) -> Result<(), Fail> {
     let stored: Option<i64> = tx
-        .query_row(
+        .row_cached(
             "SELECT version FROM leads WHERE id = ?1",
             [record.id()],
             |row| row.get(0),
@@ -129,7 +129,7 @@ fn check_lead_version(
     }
     if let Some(key) = &record.email_key {
         let owner: Option<String> = tx
-            .query_row(
+            .row_cached(
                 "SELECT id FROM leads WHERE email_key = ?1 AND id <> ?2",
                 params![key, record.id()],
                 |row| row.get(0),
@@ -151,7 +151,7 @@ fn version_column(version: u64) -> Result<i64, Fail> {
 
 fn write_lead(tx: &Transaction<'_>, record: &LeadRecord) -> Result<(), Fail> {
     let json = encode("lead", record)?;
-    tx.execute(
+    tx.exec_cached(
         "UPDATE leads SET email_key = ?2, version = ?3, rescore_at = ?4, record = ?5 WHERE id = ?1",
         params![
             record.id(),
@@ -171,20 +171,20 @@ impl LeadStore for SqliteStore {
         self.call("create_lead", move |conn| {
             let tx = write_tx(conn)?;
             let existing: Option<String> = tx
-                .query_row("SELECT id FROM leads WHERE id = ?1", [record.id()], |row| row.get(0))
+                .row_cached("SELECT id FROM leads WHERE id = ?1", [record.id()], |row| row.get(0))
                 .optional()?;
             if let Some(id) = existing {
                 return Ok(Created::Existing(id));
             }
             if let Some(key) = &record.email_key {
                 let owner: Option<String> = tx
-                    .query_row("SELECT id FROM leads WHERE email_key = ?1", [key], |row| row.get(0))
+                    .row_cached("SELECT id FROM leads WHERE email_key = ?1", [key], |row| row.get(0))
                     .optional()?;
                 if let Some(owner) = owner {
                     return Ok(Created::Existing(owner));
                 }
             }
-            tx.execute(
+            tx.exec_cached(
                 "INSERT INTO leads (id, email_key, version, rescore_at, record) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![
                     record.id(),
@@ -204,7 +204,7 @@ impl LeadStore for SqliteStore {
         let lead_id = lead_id.to_string();
         self.call("get_lead", move |conn| {
             let json: Option<String> = conn
-                .query_row(
+                .row_cached(
                     "SELECT record FROM leads WHERE id = ?1",
                     [&lead_id],
                     |row| row.get(0),
@@ -219,7 +219,7 @@ impl LeadStore for SqliteStore {
         let email_key = email_key.to_string();
         self.call("find_lead_by_email", move |conn| {
             Ok(conn
-                .query_row(
+                .row_cached(
                     "SELECT id FROM leads WHERE email_key = ?1",
                     [&email_key],
                     |row| row.get(0),
@@ -340,7 +340,7 @@ impl LeadStore for SqliteStore {
         self.call("add_history", move |conn| {
             let tx = write_tx(conn)?;
             // checked in the same transaction, so an erase cannot slip in between
-            if !tx.query_row(
+            if !tx.row_cached(
                 "SELECT EXISTS (SELECT 1 FROM leads WHERE id = ?1)",
                 [&lead_id],
                 |row| row.get::<_, bool>(0),
@@ -350,7 +350,7 @@ impl LeadStore for SqliteStore {
                     id: lead_id,
                 }));
             }
-            tx.execute(
+            tx.exec_cached(
                 "INSERT OR IGNORE INTO history (lead_id, at, entry) VALUES (?1, ?2, ?3)",
                 params![
                     lead_id,
@@ -371,12 +371,12 @@ impl LeadStore for SqliteStore {
             // alert payloads carry the person's name and company: none outlives the
             // erase, whatever its state (also when the lead is already gone, so a retry
             // cleans up); the expression is the one `alerts_by_lead` indexes
-            let alerts = tx.execute(
+            let alerts = tx.exec_cached(
                 "DELETE FROM alerts WHERE json_extract(alert, '$.lead_id') = ?1",
                 [&lead_id],
             )?;
             let email_key: Option<Option<String>> = tx
-                .query_row(
+                .row_cached(
                     "SELECT email_key FROM leads WHERE id = ?1",
                     [&lead_id],
                     |row| row.get(0),
@@ -388,19 +388,19 @@ impl LeadStore for SqliteStore {
                 }
                 return Ok(false);
             };
-            tx.execute("DELETE FROM events WHERE lead_id = ?1", [&lead_id])?;
-            tx.execute("DELETE FROM history WHERE lead_id = ?1", [&lead_id])?;
+            tx.exec_cached("DELETE FROM events WHERE lead_id = ?1", [&lead_id])?;
+            tx.exec_cached("DELETE FROM history WHERE lead_id = ?1", [&lead_id])?;
             // an erased lead keeps no rep busy (a rep's open count is its holdings)
-            tx.execute("DELETE FROM rep_holdings WHERE lead_id = ?1", [&lead_id])?;
+            tx.exec_cached("DELETE FROM rep_holdings WHERE lead_id = ?1", [&lead_id])?;
             // the email lock is the lead row's UNIQUE email_key: deleting the row frees it
-            tx.execute("DELETE FROM leads WHERE id = ?1", [&lead_id])?;
+            tx.exec_cached("DELETE FROM leads WHERE id = ?1", [&lead_id])?;
             if let Some(email_key) = email_key {
                 let tombstone = Tombstone {
                     email_hash: email_hash(&email_key),
                     lead_id,
                     erased_at: now,
                 };
-                tx.execute(
+                tx.exec_cached(
                     "INSERT OR REPLACE INTO tombstones (email_hash, lead_id, erased_at, tombstone)
                      VALUES (?1, ?2, ?3, ?4)",
                     params![
@@ -421,7 +421,7 @@ impl LeadStore for SqliteStore {
         let email_hash = email_hash.to_string();
         self.call("find_tombstone", move |conn| {
             let json: Option<String> = conn
-                .query_row(
+                .row_cached(
                     "SELECT tombstone FROM tombstones WHERE email_hash = ?1",
                     [&email_hash],
                     |row| row.get(0),
@@ -546,7 +546,7 @@ impl LeadStore for SqliteStore {
     async fn release_idempotency(&self, key: &str) -> Result<(), StoreError> {
         let key = key.to_string();
         self.call("release_idempotency", move |conn| {
-            conn.execute("DELETE FROM idempotency WHERE id = ?1", [&key])?;
+            conn.exec_cached("DELETE FROM idempotency WHERE id = ?1", [&key])?;
             Ok(())
         })
         .await
@@ -555,7 +555,7 @@ impl LeadStore for SqliteStore {
     async fn enqueue_alert(&self, alert: &Alert) -> Result<bool, StoreError> {
         let alert = alert.clone();
         self.call("enqueue_alert", move |conn| {
-            let inserted = conn.execute(
+            let inserted = conn.exec_cached(
                 "INSERT OR IGNORE INTO alerts (id, state, created_at, version, alert) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![
                     alert.id,
@@ -575,7 +575,7 @@ impl LeadStore for SqliteStore {
         self.call("update_alert", move |conn| {
             let tx = write_tx(conn)?;
             let stored: Option<i64> = tx
-                .query_row("SELECT version FROM alerts WHERE id = ?1", [&alert.id], |row| row.get(0))
+                .row_cached("SELECT version FROM alerts WHERE id = ?1", [&alert.id], |row| row.get(0))
                 .optional()?;
             let Some(stored) = stored else {
                 return Err(store_error(StoreError::NotFound {
@@ -589,7 +589,7 @@ impl LeadStore for SqliteStore {
                     expected: alert.version.saturating_sub(1),
                 }));
             }
-            tx.execute(
+            tx.exec_cached(
                 "UPDATE alerts SET state = ?2, created_at = ?3, version = ?4, alert = ?5 WHERE id = ?1",
                 params![
                     alert.id,
@@ -631,7 +631,7 @@ impl LeadStore for SqliteStore {
     async fn put_outcome(&self, outcome: &Outcome) -> Result<(), StoreError> {
         let outcome = outcome.clone();
         self.call("put_outcome", move |conn| {
-            conn.execute(
+            conn.exec_cached(
                 "INSERT OR REPLACE INTO outcomes (lead_id, outcome) VALUES (?1, ?2)",
                 params![outcome.lead_id, encode("outcome", &outcome)?],
             )?;
@@ -660,7 +660,7 @@ impl LeadStore for SqliteStore {
     async fn put_model_version(&self, version: &ModelVersion) -> Result<bool, StoreError> {
         let version = version.clone();
         self.call("put_model_version", move |conn| {
-            let inserted = conn.execute(
+            let inserted = conn.exec_cached(
                 "INSERT OR IGNORE INTO model_versions (version, created_at, model) VALUES (?1, ?2, ?3)",
                 params![version.version, time_key(version.created_at), encode("model version", &version)?],
             )?;
@@ -691,7 +691,7 @@ impl LeadStore for SqliteStore {
         let version = version.to_string();
         self.call("set_active_model", move |conn| {
             let tx = write_tx(conn)?;
-            if !tx.query_row(
+            if !tx.row_cached(
                 "SELECT EXISTS (SELECT 1 FROM model_versions WHERE version = ?1)",
                 [&version],
                 |row| row.get::<_, bool>(0),
@@ -701,7 +701,7 @@ impl LeadStore for SqliteStore {
                     id: version,
                 }));
             }
-            tx.execute(
+            tx.exec_cached(
                 "INSERT OR REPLACE INTO settings (key, value) VALUES ('active_model', ?1)",
                 [&version],
             )?;
@@ -714,7 +714,7 @@ impl LeadStore for SqliteStore {
     async fn active_model(&self) -> Result<Option<ModelVersion>, StoreError> {
         self.call("active_model", move |conn| {
             let row: Option<(String, String)> = conn
-                .query_row(
+                .row_cached(
                     "SELECT m.version, m.model FROM settings s JOIN model_versions m ON m.version = s.value
                      WHERE s.key = 'active_model'",
                     [],
@@ -730,7 +730,7 @@ impl LeadStore for SqliteStore {
 
 fn read_idempotency(tx: &Transaction<'_>, key: &str) -> Result<Option<IdempotencyRecord>, Fail> {
     let json: Option<String> = tx
-        .query_row(
+        .row_cached(
             "SELECT record FROM idempotency WHERE id = ?1",
             [key],
             |row| row.get(0),
@@ -741,7 +741,7 @@ fn read_idempotency(tx: &Transaction<'_>, key: &str) -> Result<Option<Idempotenc
 }
 
 fn write_idempotency(tx: &Transaction<'_>, record: &IdempotencyRecord) -> Result<(), Fail> {
-    tx.execute(
+    tx.exec_cached(
         "INSERT OR REPLACE INTO idempotency (id, expiration, record) VALUES (?1, ?2, ?3)",
         params![
             record.id,
