@@ -713,12 +713,23 @@ pub async fn check_queue_acks_and_redelivers_failures(h: &dyn Harness) {
             .await
             .expect("fail");
     }
-    for delivery in done {
+    // half one by one, half in one call
+    let (one_by_one, together) = done.split_at(done.len() / 2);
+    for delivery in one_by_one {
         queue
             .ack(Stage::Score, &delivery.receipt)
             .await
             .expect("ack");
     }
+    let receipts: Vec<String> = together.iter().map(|d| d.receipt.clone()).collect();
+    queue
+        .ack_all(Stage::Score, &receipts)
+        .await
+        .expect("ack_all");
+    queue
+        .ack_all(Stage::Score, &[])
+        .await
+        .expect("acking nothing is fine");
 
     let again = receive_until(&*queue, Stage::Score, 3, VISIBILITY, Duration::from_secs(5)).await;
     let again_ids: BTreeSet<&str> = again.iter().map(|d| d.message_id.as_str()).collect();

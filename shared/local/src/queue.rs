@@ -226,6 +226,26 @@ impl WorkQueue for SqliteQueue {
         .await
     }
 
+    /// One transaction for the whole batch instead of one per message.
+    async fn ack_all(&self, stage: Stage, receipts: &[String]) -> Result<(), QueueError> {
+        if receipts.is_empty() {
+            return Ok(());
+        }
+        let receipts = receipts.to_vec();
+        self.call("ack_all", move |conn| {
+            let tx = write_tx(conn)?;
+            for receipt in &receipts {
+                tx.exec_cached(
+                    "DELETE FROM queue_messages WHERE stage = ?1 AND receipt = ?2",
+                    params![stage.name(), receipt],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn fail(&self, stage: Stage, receipt: &str) -> Result<(), QueueError> {
         let receipt = receipt.to_string();
         let max_receive_count = i64::from(self.max_receive_count());

@@ -83,6 +83,10 @@ impl<Q: WorkQueue> WorkQueue for WakingQueue<Q> {
         self.queue.ack(stage, receipt).await
     }
 
+    async fn ack_all(&self, stage: Stage, receipts: &[String]) -> Result<(), QueueError> {
+        self.queue.ack_all(stage, receipts).await
+    }
+
     async fn fail(&self, stage: Stage, receipt: &str) -> Result<(), QueueError> {
         self.queue.fail(stage, receipt).await
     }
@@ -175,32 +179,34 @@ where
         .collect();
     let report = process_batch_bounded(&records, settings.concurrency, handler).await;
     let mut pass = Pass::default();
+    let mut done = Vec::with_capacity(deliveries.len());
     for delivery in &deliveries {
         let failure = report
             .failures
             .iter()
             .find(|f| f.message_id == delivery.message_id);
-        let result = match failure {
-            Some(failure) => {
-                pass.failed += 1;
-                tracing::warn!(
-                    stage = stage.name(),
-                    message_id = %delivery.message_id,
-                    receive_count = delivery.receive_count,
-                    reason = %failure.reason,
-                    "record failed; handed back to the queue"
-                );
-                queue.fail(stage, &delivery.receipt).await
-            }
-            None => {
-                pass.acked += 1;
-                queue.ack(stage, &delivery.receipt).await
-            }
+        let Some(failure) = failure else {
+            done.push(delivery.receipt.clone());
+            continue;
         };
-        if let Err(error) = result {
+        pass.failed += 1;
+        tracing::warn!(
+            stage = stage.name(),
+            message_id = %delivery.message_id,
+            receive_count = delivery.receive_count,
+            reason = %failure.reason,
+            "record failed; handed back to the queue"
+        );
+        if let Err(error) = queue.fail(stage, &delivery.receipt).await {
             tracing::warn!(stage = stage.name(), message_id = %delivery.message_id, %error,
-                "ack/fail did not reach the queue; the message comes back after its visibility timeout");
+                "fail did not reach the queue; the message comes back after its visibility timeout");
         }
+    }
+    pass.acked = done.len();
+    // one write for the batch's successes
+    if let Err(error) = queue.ack_all(stage, &done).await {
+        tracing::warn!(stage = stage.name(), messages = done.len(), %error,
+            "ack did not reach the queue; the messages come back after their visibility timeout");
     }
     Ok(pass)
 }

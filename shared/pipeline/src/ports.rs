@@ -538,6 +538,15 @@ pub trait WorkQueue: Send + Sync {
     ) -> Result<Vec<Delivery>, QueueError>;
     /// Deletes a processed message.
     async fn ack(&self, stage: Stage, receipt: &str) -> Result<(), QueueError>;
+    /// Deletes several processed messages, stopping at the first error (the rest come back
+    /// after their visibility timeout). Backends that can delete many in one write
+    /// override it.
+    async fn ack_all(&self, stage: Stage, receipts: &[String]) -> Result<(), QueueError> {
+        for receipt in receipts {
+            self.ack(stage, receipt).await?;
+        }
+        Ok(())
+    }
     /// Makes a failed message visible again at once; after the queue's maximum receive
     /// count it moves to the dead-letter queue.
     async fn fail(&self, stage: Stage, receipt: &str) -> Result<(), QueueError>;
