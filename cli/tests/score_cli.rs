@@ -194,12 +194,17 @@ fn standard_input_needs_a_format() {
             .spawn()
             .expect("spawn");
         let mut stdin = child.stdin.take().expect("stdin");
-        std::io::Write::write_all(&mut stdin, &text).expect("write stdin");
+        // A refusal exits before reading standard input, so the pipe may close under us.
+        match std::io::Write::write_all(&mut stdin, &text) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => panic!("write stdin: {e}"),
+            _ => {}
+        }
         drop(stdin);
         child.wait_with_output().expect("wait")
     };
     let out = run_with(&["score", "--input", "-", "--now", NOW, "--format", "json"]);
     assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--input-format"));
     let out = run_with(&[
         "score",
         "--input",
