@@ -3,8 +3,9 @@
 use leadq_pipeline::{QueueError, StoreError};
 use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc;
 use std::time::Duration;
+use tokio::sync::oneshot;
 
 /// The schema version this build writes (`PRAGMA user_version`).
 const SCHEMA_VERSION: i64 = 1;
@@ -144,6 +145,9 @@ pub(crate) enum Fail {
     /// The blocking task panicked or was cancelled.
     #[error("the database task did not finish: {0}")]
     Task(String),
+    /// The group of calls this one was committed with failed to commit.
+    #[error("{0}")]
+    Commit(String),
 }
 
 impl Fail {
@@ -188,12 +192,143 @@ pub(crate) fn encode<T: serde::Serialize>(what: &str, value: &T) -> Result<Strin
         .map_err(|e| Fail::Corrupt(format!("{what} cannot be encoded: {e}")))
 }
 
-/// One connection to the file, shared by a store and a queue, used off the runtime.
+/// One connection to the file, shared by a store, a queue and the rest, owned by a thread
+/// of its own that runs their calls in order.
+///
+/// The thread commits in groups: it takes every call waiting (up to [`MAX_GROUP`]), runs
+/// them in one `BEGIN IMMEDIATE` transaction and answers them after its commit. Under
+/// load one commit (one WAL append, one round of file locks) serves many calls; a call
+/// alone commits at once. A call is answered only once what it wrote is committed, and a
+/// failed group commit fails every call in it. The async callers only wait on a channel:
+/// no runtime thread blocks on SQLite or on the connection.
 #[derive(Clone)]
 pub(crate) struct Db {
-    conn: Arc<Mutex<Connection>>,
+    calls: mpsc::Sender<Box<dyn Call>>,
     pub(crate) options: SqliteOptions,
     pub(crate) path: PathBuf,
+}
+
+/// At most this many calls share one commit, so a steady stream of calls still commits
+/// (and lets other processes write) every so often.
+const MAX_GROUP: usize = 64;
+
+/// Whether a call writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Read,
+    Write,
+}
+
+/// A call waiting for the connection's thread: run it, then answer it once its group's
+/// fate is known.
+trait Call: Send {
+    fn access(&self) -> Access;
+    /// Runs the call on the connection, keeping its result for [`Call::answer`].
+    fn run(&mut self, conn: &mut Connection);
+    /// Answers the caller: its result, or `commit_failure` if its group did not commit.
+    fn answer(self: Box<Self>, commit_failure: Option<&str>);
+}
+
+/// A closure with its answer channel.
+struct Pending<T, F> {
+    access: Access,
+    f: Option<F>,
+    result: Option<Result<T, Fail>>,
+    reply: oneshot::Sender<Result<T, Fail>>,
+}
+
+impl<T, F> Call for Pending<T, F>
+where
+    T: Send,
+    F: FnOnce(&mut Connection) -> Result<T, Fail> + Send,
+{
+    fn access(&self) -> Access {
+        self.access
+    }
+
+    fn run(&mut self, conn: &mut Connection) {
+        if let Some(f) = self.f.take() {
+            // a panic unwinds through `f`'s savepoints, which roll back what it wrote
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)))
+                .unwrap_or_else(|_| Err(Fail::Task("a store call panicked".into())));
+            self.result = Some(result);
+        }
+    }
+
+    fn answer(self: Box<Self>, commit_failure: Option<&str>) {
+        let result = match (self.result, commit_failure) {
+            (Some(result), None) => result,
+            (Some(result), Some(reason)) => result.and(Err(Fail::Commit(reason.to_string()))),
+            // not run: its group could not begin, or was lost before its turn
+            (None, Some(reason)) => Err(Fail::Commit(reason.to_string())),
+            (None, None) => Err(Fail::Task("the call was not run".into())),
+        };
+        // a caller that stopped waiting does not need the answer
+        let _ = self.reply.send(result);
+    }
+}
+
+/// The connection's thread: runs calls in groups until every [`Db`] handle is gone.
+fn serve_calls(mut conn: Connection, calls: mpsc::Receiver<Box<dyn Call>>) {
+    let mut group: Vec<Box<dyn Call>> = Vec::with_capacity(MAX_GROUP);
+    while let Ok(first) = calls.recv() {
+        group.push(first);
+        while group.len() < MAX_GROUP {
+            match calls.try_recv() {
+                Ok(call) => group.push(call),
+                Err(_) => break,
+            }
+        }
+        run_group(&mut conn, &mut group);
+    }
+}
+
+/// Runs `group` (emptying it): reads alone in autocommit mode; otherwise everything in one
+/// write transaction, answered after its commit.
+fn run_group(conn: &mut Connection, group: &mut Vec<Box<dyn Call>>) {
+    let writes = group.iter().any(|call| call.access() == Access::Write);
+    let began = if writes {
+        conn.execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| e.to_string())
+    } else {
+        Ok(())
+    };
+    if let Err(reason) = began {
+        // the write lock is not to be had (another process holds it past the busy
+        // timeout): writes fail, reads go on beside the other writer as WAL allows
+        for mut call in group.drain(..) {
+            if call.access() == Access::Read {
+                call.run(conn);
+                call.answer(None);
+            } else {
+                call.answer(Some(&reason));
+            }
+        }
+        return;
+    }
+    for call in group.iter_mut() {
+        call.run(conn);
+        if writes && conn.is_autocommit() {
+            // some errors (a full disk, an I/O error) make SQLite roll the whole
+            // transaction back: the group is lost; the rest of it is not run
+            break;
+        }
+    }
+    let failure = if !writes {
+        None
+    } else if conn.is_autocommit() {
+        Some("SQLite rolled the transaction back after an error".to_string())
+    } else {
+        conn.execute_batch("COMMIT")
+            .err()
+            .map(|e| format!("the commit failed: {e}"))
+    };
+    if failure.is_some() && !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    for call in group.drain(..) {
+        call.answer(failure.as_deref());
+    }
 }
 
 /// Compiled statements kept per connection: more than the distinct SQL texts of the
@@ -256,8 +391,13 @@ impl Db {
         tx.execute_batch(SCHEMA)?;
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         tx.commit()?;
+        let (calls, receiver) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("leadq-sqlite".into())
+            .spawn(move || serve_calls(conn, receiver))
+            .map_err(|e| Fail::Task(format!("cannot start the database thread: {e}")))?;
         Ok(Db {
-            conn: Arc::new(Mutex::new(conn)),
+            calls,
             options: options.clone(),
             path: path.to_path_buf(),
         })
@@ -271,44 +411,64 @@ impl Db {
             .map_err(|e| Fail::Task(e.to_string()))?
     }
 
-    /// Runs `f` with the connection on tokio's blocking pool.
+    /// Runs `f` with the connection on its thread, inside a group's write transaction,
+    /// and returns once that group is committed. `f` takes a savepoint
+    /// ([`Connection::savepoint`]) where its writes must be all or nothing; it must not
+    /// begin or commit a transaction itself.
     pub(crate) async fn call<T, F>(&self, f: F) -> Result<T, Fail>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, Fail> + Send + 'static,
     {
-        let conn = Arc::clone(&self.conn);
-        let run = move || {
-            // a panic inside `f` rolled its transaction back (dropped), so the
-            // connection is usable even if the mutex is poisoned
-            let mut conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            f(&mut conn)
-        };
-        let multi_thread = tokio::runtime::Handle::try_current()
-            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-        if multi_thread {
-            // on the calling worker: no hand-off to the blocking pool and back per call
-            return tokio::task::block_in_place(|| {
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
-                    .map_err(|_| Fail::Task("a store call panicked".into()))
-            })?;
-        }
-        tokio::task::spawn_blocking(run)
+        self.submit(Access::Write, f).await
+    }
+
+    /// Runs `f`, which only reads, with the connection on its thread: in autocommit mode
+    /// when no write shares its group (so it does not take the file's write lock), else
+    /// inside the group's transaction as [`Db::call`] does.
+    pub(crate) async fn read<T, F>(&self, f: F) -> Result<T, Fail>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, Fail> + Send + 'static,
+    {
+        self.submit(Access::Read, move |conn: &mut Connection| f(conn))
             .await
-            .map_err(|e| Fail::Task(e.to_string()))?
+    }
+
+    async fn submit<T, F>(&self, access: Access, f: F) -> Result<T, Fail>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, Fail> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let call = Box::new(Pending {
+            access,
+            f: Some(f),
+            result: None,
+            reply,
+        });
+        self.calls
+            .send(call)
+            .map_err(|_| Fail::Task("the database thread has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| Fail::Task("the database thread dropped the call".into()))?
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::Poll;
 
     async fn panics_then_answers(db: &Db) {
         let panicked = db
             .call(|_conn| -> Result<(), Fail> { panic!("a bug inside a store call") })
             .await;
         assert!(matches!(panicked, Err(Fail::Task(_))), "{panicked:?}");
-        // the connection (its mutex poisoned by the panic) still answers
+        // the connection's thread caught the panic and still answers
         let one: i64 = db
             .call(|conn| Ok(conn.query_row("SELECT 1", [], |row| row.get(0))?))
             .await
@@ -317,16 +477,182 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_panicking_call_is_an_error_on_the_calling_worker() {
+    async fn a_panicking_call_is_an_error_on_a_multi_thread_runtime() {
         let dir = tempfile::tempdir().expect("temp dir");
         let db = Db::open(&dir.path().join("t.db"), &SqliteOptions::default()).expect("open");
         panics_then_answers(&db).await;
     }
 
     #[tokio::test(flavor = "current_thread")]
-    async fn a_panicking_call_is_an_error_on_the_blocking_pool() {
+    async fn a_panicking_call_is_an_error_on_a_current_thread_runtime() {
         let dir = tempfile::tempdir().expect("temp dir");
         let db = Db::open(&dir.path().join("t.db"), &SqliteOptions::default()).expect("open");
         panics_then_answers(&db).await;
+    }
+
+    /// Polls `future` once, so a call is handed to the connection's thread.
+    async fn poll_once<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
+        std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut *future).poll(cx))).await
+    }
+
+    /// A database with `parent` and `child` tables (a deferred foreign key, checked at
+    /// commit), and a first call holding the connection's thread until the returned
+    /// sender is used, so the calls made meanwhile wait together and form one group.
+    async fn held_database(
+        dir: &Path,
+    ) -> (
+        Db,
+        std::sync::mpsc::Sender<()>,
+        Pin<Box<impl Future<Output = Result<(), Fail>>>>,
+    ) {
+        let db = Db::open(&dir.join("t.db"), &SqliteOptions::default()).expect("open");
+        db.read(|conn| Ok(conn.pragma_update(None, "foreign_keys", true)?))
+            .await
+            .expect("foreign keys on");
+        db.call(|conn| {
+            conn.execute_batch(
+                "CREATE TABLE parent (id INTEGER PRIMARY KEY);
+                 CREATE TABLE child (id INTEGER PRIMARY KEY,
+                    parent INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);",
+            )?;
+            Ok(())
+        })
+        .await
+        .expect("schema");
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let (started, running) = oneshot::channel::<()>();
+        let holding = db.clone();
+        let mut holder = Box::pin(async move {
+            holding
+                .call(move |_conn| {
+                    let _ = started.send(());
+                    let _ = gate.recv();
+                    Ok(())
+                })
+                .await
+        });
+        assert!(poll_once(&mut holder).await.is_pending());
+        running.await.expect("the holding call runs");
+        (db, release, holder)
+    }
+
+    fn committed_ids(path: &Path, table: &str) -> Vec<i64> {
+        let other = Connection::open(path).expect("a second connection");
+        let mut query = other
+            .prepare(&format!("SELECT id FROM {table} ORDER BY id"))
+            .expect("query");
+        query
+            .query_map([], |row| row.get(0))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("ids")
+    }
+
+    fn insert(table: &'static str, id: i64) -> impl FnOnce(&mut Connection) -> Result<(), Fail> {
+        move |conn| {
+            let savepoint = conn.savepoint()?;
+            savepoint.execute(&format!("INSERT INTO {table} (id) VALUES (?1)"), [id])?;
+            savepoint.commit()?;
+            Ok(())
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn calls_waiting_together_commit_together_and_a_failed_one_undoes_only_itself() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("t.db");
+        let (db, release, holder) = held_database(dir.path()).await;
+        let mut first = Box::pin(db.call(insert("parent", 1)));
+        let mut failing = Box::pin(db.call(|conn| -> Result<(), Fail> {
+            let savepoint = conn.savepoint()?;
+            savepoint.execute("INSERT INTO parent (id) VALUES (2)", [])?;
+            // a conflict found after writing: the savepoint is dropped, rolled back
+            Err(Fail::Corrupt("refused after writing".into()))
+        }));
+        let mut second = Box::pin(db.call(insert("parent", 3)));
+        let mut reading = Box::pin(db.read(|conn| {
+            // inside the group it sees the writes made before it
+            let n: i64 = conn.query_row("SELECT COUNT(*) FROM parent", [], |row| row.get(0))?;
+            Ok(n)
+        }));
+        assert!(poll_once(&mut first).await.is_pending());
+        assert!(poll_once(&mut failing).await.is_pending());
+        assert!(poll_once(&mut second).await.is_pending());
+        assert!(poll_once(&mut reading).await.is_pending());
+        assert!(
+            committed_ids(&path, "parent").is_empty(),
+            "nothing committed yet"
+        );
+        release.send(()).expect("release");
+        holder.await.expect("the holding call");
+
+        first.await.expect("first");
+        // answered only once committed: a second connection sees both successes
+        assert_eq!(committed_ids(&path, "parent"), vec![1, 3]);
+        match failing.await {
+            Err(Fail::Corrupt(message)) => assert_eq!(message, "refused after writing"),
+            other => panic!("expected the call's own error, got {other:?}"),
+        }
+        second.await.expect("second");
+        assert_eq!(reading.await.expect("read"), 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_group_that_fails_to_commit_fails_every_call_in_it_and_keeps_nothing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("t.db");
+        let (db, release, holder) = held_database(dir.path()).await;
+        let mut fine = Box::pin(db.call(insert("parent", 1)));
+        // a child of no parent: the statement passes, the deferred key fails the commit
+        let mut orphan = Box::pin(db.call(|conn| {
+            conn.execute("INSERT INTO child (id, parent) VALUES (1, 99)", [])?;
+            Ok(())
+        }));
+        assert!(poll_once(&mut fine).await.is_pending());
+        assert!(poll_once(&mut orphan).await.is_pending());
+        release.send(()).expect("release");
+        holder.await.expect("the holding call");
+
+        for (name, answer) in [("fine", fine.await), ("orphan", orphan.await)] {
+            match answer {
+                Err(Fail::Commit(reason)) => {
+                    assert!(reason.contains("FOREIGN KEY"), "{name}: {reason}")
+                }
+                other => panic!("{name}: expected a commit failure, got {other:?}"),
+            }
+        }
+        assert!(committed_ids(&path, "parent").is_empty());
+        assert!(committed_ids(&path, "child").is_empty());
+        // the connection goes on with the next group
+        db.call(insert("parent", 5)).await.expect("after");
+        assert_eq!(committed_ids(&path, "parent"), vec![5]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn many_concurrent_calls_are_each_answered_once_committed() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("t.db");
+        let db = Db::open(&path, &SqliteOptions::default()).expect("open");
+        db.call(|conn| Ok(conn.execute_batch("CREATE TABLE parent (id INTEGER PRIMARY KEY)")?))
+            .await
+            .expect("schema");
+        let mut tasks = tokio::task::JoinSet::new();
+        for id in 0..300 {
+            let (db, path) = (db.clone(), path.clone());
+            tasks.spawn(async move {
+                db.call(insert("parent", id)).await.expect("insert");
+                let seen = Connection::open(&path)
+                    .expect("a second connection")
+                    .query_row("SELECT COUNT(*) FROM parent WHERE id = ?1", [id], |row| {
+                        row.get::<_, i64>(0)
+                    })
+                    .expect("count");
+                assert_eq!(seen, 1, "row {id} answered before it was committed");
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.expect("task");
+        }
+        assert_eq!(committed_ids(&path, "parent").len(), 300);
     }
 }

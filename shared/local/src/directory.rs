@@ -4,7 +4,7 @@ use crate::db::{Db, Fail, SqliteOptions, decode, encode};
 use async_trait::async_trait;
 use leadq_pipeline::StoreError;
 use leadq_pipeline::stages::{CompanyDirectory, CompanyFacts, normalise_domain};
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, params};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -35,7 +35,7 @@ impl SqliteDirectory {
     /// How many companies the directory holds.
     pub async fn count(&self) -> Result<u64, StoreError> {
         self.db
-            .call(|conn| {
+            .read(|conn| {
                 let n: i64 =
                     conn.query_row("SELECT COUNT(*) FROM companies", [], |row| row.get(0))?;
                 Ok(u64::try_from(n).unwrap_or(0))
@@ -73,7 +73,7 @@ impl CompanyDirectory for SqliteDirectory {
             return Ok(None);
         };
         self.db
-            .call(move |conn| {
+            .read(move |conn| {
                 let json: Option<String> = conn
                     .query_row(
                         "SELECT facts FROM companies WHERE domain = ?1",
@@ -97,7 +97,7 @@ impl CompanyDirectory for SqliteDirectory {
         self.db
             .call(move |conn| {
                 // one transaction: an import is stored whole or not at all
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let tx = conn.savepoint()?;
                 {
                     let mut insert = tx.prepare_cached(
                         "INSERT OR REPLACE INTO companies (domain, facts) VALUES (?1, ?2)",

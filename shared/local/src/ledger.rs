@@ -3,14 +3,15 @@
 //! `rep_holdings` holds one row per lead that holds a rep's slot (the lead id is the key,
 //! so a lead holds one slot at most); `rep_days` counts the leads given to each rep per
 //! day. A rep's open count is the number of its holdings. A take checks both caps and
-//! writes the holding and the day's count in one `BEGIN IMMEDIATE` transaction, so takes
-//! from other tasks and processes are serialised and never overfill a rep.
+//! writes the holding and the day's count in one savepoint of the connection's
+//! `BEGIN IMMEDIATE` group transaction (see the crate's Concurrency section), so takes from
+//! other tasks and processes are serialised and never overfill a rep.
 
 use crate::db::{CachedSql, Db, Fail, SqliteOptions};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use leadq_pipeline::{RepCaps, RepLedger, RepLoad, StoreError, Take};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
 
 /// A [`RepLedger`] in the `rep_holdings` and `rep_days` tables of a leadq SQLite file.
@@ -46,6 +47,14 @@ impl SqliteLedger {
         F: FnOnce(&mut Connection) -> Result<T, Fail> + Send + 'static,
     {
         self.db.call(f).await.map_err(|e| e.store(operation))
+    }
+
+    async fn read<T, F>(&self, operation: &'static str, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, Fail> + Send + 'static,
+    {
+        self.db.read(f).await.map_err(|e| e.store(operation))
     }
 }
 
@@ -99,7 +108,7 @@ impl RepLedger for SqliteLedger {
         let (rep, lead_id, day) = (rep.to_string(), lead_id.to_string(), day_key(day));
         let taken_at = now.timestamp_millis();
         self.call("take_capacity", move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = conn.savepoint()?;
             let load = load_in(&tx, &rep, &day)?;
             match holder_in(&tx, &lead_id)? {
                 Some(holder) if holder == rep => return Ok(Take::AlreadyHeld(load)),
@@ -128,7 +137,7 @@ impl RepLedger for SqliteLedger {
     async fn release(&self, lead_id: &str) -> Result<Option<String>, StoreError> {
         let lead_id = lead_id.to_string();
         self.call("release_capacity", move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = conn.savepoint()?;
             let holder = holder_in(&tx, &lead_id)?;
             if holder.is_some() {
                 tx.exec_cached("DELETE FROM rep_holdings WHERE lead_id = ?1", [&lead_id])?;
@@ -141,13 +150,13 @@ impl RepLedger for SqliteLedger {
 
     async fn holder(&self, lead_id: &str) -> Result<Option<String>, StoreError> {
         let lead_id = lead_id.to_string();
-        self.call("capacity_holder", move |conn| holder_in(conn, &lead_id))
+        self.read("capacity_holder", move |conn| holder_in(conn, &lead_id))
             .await
     }
 
     async fn load(&self, rep: &str, day: NaiveDate) -> Result<RepLoad, StoreError> {
         let (rep, day) = (rep.to_string(), day_key(day));
-        self.call("rep_load", move |conn| load_in(conn, &rep, &day))
+        self.read("rep_load", move |conn| load_in(conn, &rep, &day))
             .await
     }
 }

@@ -29,11 +29,18 @@
 //! | `queue_dead_letters` | `seq` | `message_id`, `stage`, `body`, `receive_count`, `sent_at`, `dead_at` |
 //!
 //! # Concurrency
-//! SQLite is blocking, so every call runs on tokio's blocking pool with the store's one
-//! connection (behind a mutex). Every conditional write runs in a `BEGIN IMMEDIATE`
-//! transaction: it takes the file's write lock before reading what it checks, so writers
-//! in other tasks and in other processes on the same file are serialised and no update
-//! is lost; a writer that finds the lock taken waits up to the busy timeout.
+//! SQLite is blocking, so the file's one connection lives on a thread of its own
+//! (`leadq-sqlite`); the store, the queue, the ledger and the rest send it their calls
+//! over a channel and await the answer, so no async worker ever blocks on SQLite. The
+//! thread commits in groups: it takes every call waiting, runs them in one
+//! `BEGIN IMMEDIATE` transaction (each write in a savepoint of its own, so a call that
+//! fails undoes only itself) and answers them after the commit, so one commit serves many
+//! calls under load and a call is answered only once what it wrote is durable; a failed
+//! commit fails every call of its group. Reads that meet no write run in autocommit mode,
+//! beside other processes' writers as WAL allows. `BEGIN IMMEDIATE` takes the file's
+//! write lock before anything is read, so writers in other processes on the same file are
+//! serialised and no update is lost; a writer that finds the lock taken waits up to the
+//! busy timeout.
 //!
 //! # The queue
 //! A message stays in `queue_messages` until acked. A receive hides it for the visibility

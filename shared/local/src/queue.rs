@@ -4,7 +4,7 @@ use crate::db::{CachedSql, Db, Fail, SqliteOptions};
 use async_trait::async_trait;
 use leadq_pipeline::envelope::MAX_MESSAGE_BYTES;
 use leadq_pipeline::{Delivery, Envelope, QueueError, Stage, WorkQueue};
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Savepoint, params};
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -52,7 +52,7 @@ impl SqliteQueue {
     /// Messages waiting or in flight on every stage's queue (dead letters not counted):
     /// 0 when every piece of work sent has been handled and acked.
     pub async fn pending(&self) -> Result<u64, QueueError> {
-        self.call("pending", |conn| {
+        self.read("pending", |conn| {
             let count: i64 =
                 conn.row_cached("SELECT COUNT(*) FROM queue_messages", [], |row| row.get(0))?;
             Ok(u64::try_from(count).unwrap_or(0))
@@ -66,6 +66,14 @@ impl SqliteQueue {
         F: FnOnce(&mut Connection) -> Result<T, Fail> + Send + 'static,
     {
         self.db.call(f).await.map_err(|e| e.queue(operation))
+    }
+
+    async fn read<T, F>(&self, operation: &'static str, f: F) -> Result<T, QueueError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, Fail> + Send + 'static,
+    {
+        self.db.read(f).await.map_err(|e| e.queue(operation))
     }
 }
 
@@ -94,12 +102,13 @@ fn check_size(lead_id: &str, body: &str) -> Result<(), QueueError> {
     Ok(())
 }
 
-fn write_tx(conn: &mut Connection) -> Result<Transaction<'_>, Fail> {
-    Ok(conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
+/// A savepoint in the connection's group transaction: this call's writes, all or nothing.
+fn write_tx(conn: &mut Connection) -> Result<Savepoint<'_>, Fail> {
+    Ok(conn.savepoint()?)
 }
 
 /// Moves one message to the dead-letter table.
-fn dead_letter(tx: &Transaction<'_>, seq: i64, now: i64) -> Result<(), Fail> {
+fn dead_letter(tx: &Connection, seq: i64, now: i64) -> Result<(), Fail> {
     tx.exec_cached(
         "INSERT INTO queue_dead_letters (message_id, stage, body, receive_count, sent_at, dead_at)
          SELECT message_id, stage, body, receive_count, sent_at, ?2 FROM queue_messages WHERE seq = ?1",
@@ -275,7 +284,7 @@ impl WorkQueue for SqliteQueue {
 
     async fn dead_letters(&self, stage: Stage, max: usize) -> Result<Vec<Delivery>, QueueError> {
         let limit = i64::try_from(max).unwrap_or(i64::MAX);
-        self.call("dead_letters", move |conn| {
+        self.read("dead_letters", move |conn| {
             let mut query = conn.prepare_cached(
                 "SELECT message_id, body, receive_count FROM queue_dead_letters WHERE stage = ?1 ORDER BY seq LIMIT ?2",
             )?;

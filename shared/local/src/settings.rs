@@ -3,7 +3,7 @@
 
 use crate::db::{Db, SqliteOptions};
 use leadq_pipeline::StoreError;
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, params};
 use std::path::Path;
 
 /// The key the local server keeps its generated ingest secret under.
@@ -50,7 +50,7 @@ impl SqliteSettings {
     pub async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
         let key = key.to_string();
         self.db
-            .call(move |conn| {
+            .read(move |conn| {
                 Ok(conn
                     .query_row("SELECT value FROM settings WHERE key = ?1", [&key], |row| {
                         row.get(0)
@@ -84,7 +84,7 @@ impl SqliteSettings {
         let (key, value) = (key.to_string(), value.to_string());
         self.db
             .call(move |conn| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let tx = conn.savepoint()?;
                 let inserted = tx.execute(
                     "INSERT OR IGNORE INTO settings (key, value) VALUES (?1, ?2)",
                     params![key, value],

@@ -14,7 +14,7 @@ use leadq_pipeline::{
     LeadRecord, LeadStore, ModelVersion, Page, StoreError, StoredEvent, Tombstone, email_hash,
 };
 use leadq_scoring::Outcome;
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Savepoint, params};
 use std::collections::HashSet;
 use std::path::Path;
 
@@ -77,6 +77,14 @@ impl SqliteStore {
     {
         self.db.call(f).await.map_err(|e| e.store(operation))
     }
+
+    async fn read<T, F>(&self, operation: &'static str, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, Fail> + Send + 'static,
+    {
+        self.db.read(f).await.map_err(|e| e.store(operation))
+    }
 }
 
 fn open_error(path: &Path, error: Fail) -> StoreError {
@@ -86,8 +94,9 @@ fn open_error(path: &Path, error: Fail) -> StoreError {
     }
 }
 
-fn write_tx(conn: &mut Connection) -> Result<Transaction<'_>, Fail> {
-    Ok(conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
+/// A savepoint in the connection's group transaction: this call's writes, all or nothing.
+fn write_tx(conn: &mut Connection) -> Result<Savepoint<'_>, Fail> {
+    Ok(conn.savepoint()?)
 }
 
 fn alert_state(state: AlertState) -> &'static str {
@@ -104,7 +113,7 @@ fn store_error(error: StoreError) -> Fail {
 
 /// Checks `record.version - 1` is stored and its email key is free, inside `tx`.
 fn check_lead_version(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     operation: &'static str,
     record: &LeadRecord,
 ) -> Result<(), Fail> {
@@ -149,7 +158,7 @@ fn version_column(version: u64) -> Result<i64, Fail> {
     i64::try_from(version).map_err(|_| Fail::Corrupt(format!("version {version} is out of range")))
 }
 
-fn write_lead(tx: &Transaction<'_>, record: &LeadRecord) -> Result<(), Fail> {
+fn write_lead(tx: &Connection, record: &LeadRecord) -> Result<(), Fail> {
     let json = encode("lead", record)?;
     tx.exec_cached(
         "UPDATE leads SET email_key = ?2, version = ?3, rescore_at = ?4, record = ?5 WHERE id = ?1",
@@ -202,7 +211,7 @@ impl LeadStore for SqliteStore {
 
     async fn get_lead(&self, lead_id: &str) -> Result<Option<LeadRecord>, StoreError> {
         let lead_id = lead_id.to_string();
-        self.call("get_lead", move |conn| {
+        self.read("get_lead", move |conn| {
             let json: Option<String> = conn
                 .row_cached(
                     "SELECT record FROM leads WHERE id = ?1",
@@ -217,7 +226,7 @@ impl LeadStore for SqliteStore {
 
     async fn find_lead_by_email(&self, email_key: &str) -> Result<Option<String>, StoreError> {
         let email_key = email_key.to_string();
-        self.call("find_lead_by_email", move |conn| {
+        self.read("find_lead_by_email", move |conn| {
             Ok(conn
                 .row_cached(
                     "SELECT id FROM leads WHERE email_key = ?1",
@@ -296,7 +305,7 @@ impl LeadStore for SqliteStore {
 
     async fn list_events(&self, lead_id: &str) -> Result<Vec<StoredEvent>, StoreError> {
         let lead_id = lead_id.to_string();
-        self.call("list_events", move |conn| {
+        self.read("list_events", move |conn| {
             let mut query = conn.prepare_cached(
                 "SELECT event_id, event FROM events WHERE lead_id = ?1 ORDER BY at, rowid",
             )?;
@@ -320,7 +329,7 @@ impl LeadStore for SqliteStore {
     ) -> Result<HashSet<String>, StoreError> {
         let lead_id = lead_id.to_string();
         let event_ids = event_ids.to_vec();
-        self.call("existing_event_ids", move |conn| {
+        self.read("existing_event_ids", move |conn| {
             let mut query =
                 conn.prepare_cached("SELECT 1 FROM events WHERE lead_id = ?1 AND event_id = ?2")?;
             let mut found = HashSet::new();
@@ -419,7 +428,7 @@ impl LeadStore for SqliteStore {
 
     async fn find_tombstone(&self, email_hash: &str) -> Result<Option<Tombstone>, StoreError> {
         let email_hash = email_hash.to_string();
-        self.call("find_tombstone", move |conn| {
+        self.read("find_tombstone", move |conn| {
             let json: Option<String> = conn
                 .row_cached(
                     "SELECT tombstone FROM tombstones WHERE email_hash = ?1",
@@ -435,7 +444,7 @@ impl LeadStore for SqliteStore {
 
     async fn list_history(&self, lead_id: &str) -> Result<Vec<HistoryEntry>, StoreError> {
         let lead_id = lead_id.to_string();
-        self.call("list_history", move |conn| {
+        self.read("list_history", move |conn| {
             let mut query =
                 conn.prepare_cached("SELECT entry FROM history WHERE lead_id = ?1 ORDER BY at")?;
             let rows = query.query_map([&lead_id], |row| row.get::<_, String>(0))?;
@@ -456,7 +465,7 @@ impl LeadStore for SqliteStore {
     ) -> Result<Page, StoreError> {
         let after = rescore_page_start(cursor.as_deref())?;
         let limit = limit.max(1);
-        self.call("leads_due_for_rescore", move |conn| {
+        self.read("leads_due_for_rescore", move |conn| {
             let (after_key, after_id) = match after {
                 Some((key, id)) => (Some(key), id),
                 None => (None, String::new()),
@@ -610,7 +619,7 @@ impl LeadStore for SqliteStore {
         state: AlertState,
         limit: usize,
     ) -> Result<Vec<Alert>, StoreError> {
-        self.call("alerts_in_state", move |conn| {
+        self.read("alerts_in_state", move |conn| {
             let mut query = conn.prepare_cached(
                 "SELECT id, alert FROM alerts WHERE state = ?1 ORDER BY created_at, id LIMIT ?2",
             )?;
@@ -641,7 +650,7 @@ impl LeadStore for SqliteStore {
     }
 
     async fn list_outcomes(&self) -> Result<Vec<Outcome>, StoreError> {
-        self.call("list_outcomes", move |conn| {
+        self.read("list_outcomes", move |conn| {
             let mut query =
                 conn.prepare_cached("SELECT lead_id, outcome FROM outcomes ORDER BY lead_id")?;
             let rows = query.query_map([], |row| {
@@ -670,7 +679,7 @@ impl LeadStore for SqliteStore {
     }
 
     async fn list_model_versions(&self) -> Result<Vec<ModelVersion>, StoreError> {
-        self.call("list_model_versions", move |conn| {
+        self.read("list_model_versions", move |conn| {
             let mut query = conn.prepare_cached(
                 "SELECT version, model FROM model_versions ORDER BY created_at DESC, version DESC",
             )?;
@@ -712,7 +721,7 @@ impl LeadStore for SqliteStore {
     }
 
     async fn active_model(&self) -> Result<Option<ModelVersion>, StoreError> {
-        self.call("active_model", move |conn| {
+        self.read("active_model", move |conn| {
             let row: Option<(String, String)> = conn
                 .row_cached(
                     "SELECT m.version, m.model FROM settings s JOIN model_versions m ON m.version = s.value
@@ -728,7 +737,7 @@ impl LeadStore for SqliteStore {
     }
 }
 
-fn read_idempotency(tx: &Transaction<'_>, key: &str) -> Result<Option<IdempotencyRecord>, Fail> {
+fn read_idempotency(tx: &Connection, key: &str) -> Result<Option<IdempotencyRecord>, Fail> {
     let json: Option<String> = tx
         .row_cached(
             "SELECT record FROM idempotency WHERE id = ?1",
@@ -740,7 +749,7 @@ fn read_idempotency(tx: &Transaction<'_>, key: &str) -> Result<Option<Idempotenc
         .transpose()
 }
 
-fn write_idempotency(tx: &Transaction<'_>, record: &IdempotencyRecord) -> Result<(), Fail> {
+fn write_idempotency(tx: &Connection, record: &IdempotencyRecord) -> Result<(), Fail> {
     tx.exec_cached(
         "INSERT OR REPLACE INTO idempotency (id, expiration, record) VALUES (?1, ?2, ?3)",
         params![

@@ -97,7 +97,7 @@ impl SqliteStore {
         let action = filter.action.as_ref().and_then(name_of);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.db
-            .call(move |conn| {
+            .read(move |conn| {
                 let filter_sql = "json_extract(record, '$.card') IS NOT NULL \
                     AND (?1 IS NULL OR json_extract(record, '$.card.band') = ?1) \
                     AND (?2 IS NULL OR json_extract(record, '$.card.next_action') = ?2)";
@@ -166,7 +166,7 @@ impl SqliteStore {
     /// Scored leads by band and next action, and the number not scored yet.
     pub async fn verdict_counts(&self) -> Result<VerdictCounts, StoreError> {
         self.db
-            .call(|conn| {
+            .read(|conn| {
                 let mut statement = conn.prepare_cached(
                     "SELECT json_extract(record, '$.card.band') AS band,
                             json_extract(record, '$.card.next_action') AS action,
@@ -206,7 +206,7 @@ impl SqliteStore {
     pub async fn queue_size(&self, queue: &str) -> Result<usize, StoreError> {
         let queue = queue.to_owned();
         self.db
-            .call(move |conn| {
+            .read(move |conn| {
                 let count: i64 = conn.query_row(
                     "SELECT COUNT(*) FROM leads
                      WHERE json_extract(record, '$.assignment.assignee.queue') = ?1",
@@ -224,7 +224,7 @@ impl SqliteStore {
     pub async fn lead_names(&self, ids: &[String]) -> Result<BTreeMap<String, String>, StoreError> {
         let ids = ids.to_vec();
         self.db
-            .call(move |conn| {
+            .read(move |conn| {
                 let mut statement = conn.prepare_cached(
                     "SELECT json_extract(record, '$.lead.person.name') FROM leads WHERE id = ?1",
                 )?;
