@@ -111,11 +111,37 @@ fn store_error(error: StoreError) -> Fail {
     Fail::Store(error)
 }
 
+/// A lead's row, encoded before it goes to the connection's thread: that thread is the
+/// store's bottleneck, so it does SQL and nothing else.
+struct LeadRow {
+    id: String,
+    email_key: Option<String>,
+    version: u64,
+    rescore_at: Option<i64>,
+    json: String,
+}
+
+impl LeadRow {
+    fn of(record: &LeadRecord, operation: &'static str) -> Result<LeadRow, StoreError> {
+        Ok(LeadRow {
+            id: record.id().to_string(),
+            email_key: record.email_key.clone(),
+            version: record.version,
+            rescore_at: record.rescore_at.map(time_key),
+            json: encode("lead", record).map_err(|e| e.store(operation))?,
+        })
+    }
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
 /// Checks `record.version - 1` is stored and its email key is free, inside `tx`.
 fn check_lead_version(
     tx: &Connection,
     operation: &'static str,
-    record: &LeadRecord,
+    record: &LeadRow,
 ) -> Result<(), Fail> {
     let stored: Option<i64> = tx
         .row_cached(
@@ -158,16 +184,15 @@ fn version_column(version: u64) -> Result<i64, Fail> {
     i64::try_from(version).map_err(|_| Fail::Corrupt(format!("version {version} is out of range")))
 }
 
-fn write_lead(tx: &Connection, record: &LeadRecord) -> Result<(), Fail> {
-    let json = encode("lead", record)?;
+fn write_lead(tx: &Connection, record: &LeadRow) -> Result<(), Fail> {
     tx.exec_cached(
         "UPDATE leads SET email_key = ?2, version = ?3, rescore_at = ?4, record = ?5 WHERE id = ?1",
         params![
             record.id(),
             record.email_key,
             version_column(record.version)?,
-            record.rescore_at.map(time_key),
-            json
+            record.rescore_at,
+            record.json
         ],
     )?;
     Ok(())
@@ -176,7 +201,7 @@ fn write_lead(tx: &Connection, record: &LeadRecord) -> Result<(), Fail> {
 #[async_trait]
 impl LeadStore for SqliteStore {
     async fn create_lead(&self, record: &LeadRecord) -> Result<Created, StoreError> {
-        let record = record.clone();
+        let record = LeadRow::of(record, "create_lead")?;
         self.call("create_lead", move |conn| {
             let tx = write_tx(conn)?;
             let existing: Option<String> = tx
@@ -199,8 +224,8 @@ impl LeadStore for SqliteStore {
                     record.id(),
                     record.email_key,
                     version_column(record.version)?,
-                    record.rescore_at.map(time_key),
-                    encode("lead", &record)?
+                    record.rescore_at,
+                    record.json
                 ],
             )?;
             tx.commit()?;
@@ -211,17 +236,22 @@ impl LeadStore for SqliteStore {
 
     async fn get_lead(&self, lead_id: &str) -> Result<Option<LeadRecord>, StoreError> {
         let lead_id = lead_id.to_string();
-        self.read("get_lead", move |conn| {
-            let json: Option<String> = conn
-                .row_cached(
-                    "SELECT record FROM leads WHERE id = ?1",
-                    [&lead_id],
-                    |row| row.get(0),
-                )
-                .optional()?;
-            json.map(|json| decode("lead", &lead_id, &json)).transpose()
-        })
-        .await
+        let (lead_id, json) = self
+            .read("get_lead", move |conn| {
+                let json: Option<String> = conn
+                    .row_cached(
+                        "SELECT record FROM leads WHERE id = ?1",
+                        [&lead_id],
+                        |row| row.get(0),
+                    )
+                    .optional()?;
+                Ok((lead_id, json))
+            })
+            .await?;
+        // decoded here, off the connection's thread
+        json.map(|json| decode("lead", &lead_id, &json))
+            .transpose()
+            .map_err(|e| e.store("get_lead"))
     }
 
     async fn find_lead_by_email(&self, email_key: &str) -> Result<Option<String>, StoreError> {
@@ -239,7 +269,7 @@ impl LeadStore for SqliteStore {
     }
 
     async fn update_lead(&self, record: &LeadRecord) -> Result<(), StoreError> {
-        let record = record.clone();
+        let record = LeadRow::of(record, "update_lead")?;
         self.call("update_lead", move |conn| {
             let tx = write_tx(conn)?;
             check_lead_version(&tx, "update_lead", &record)?;
@@ -264,8 +294,18 @@ impl LeadStore for SqliteStore {
                 ),
             });
         }
-        let record = record.clone();
-        let events = events.to_vec();
+        let record = LeadRow::of(record, "append_events")?;
+        let events = events
+            .iter()
+            .map(|stored| {
+                Ok((
+                    stored.event_id.clone(),
+                    time_key(stored.event.at),
+                    encode("event", stored)?,
+                ))
+            })
+            .collect::<Result<Vec<_>, Fail>>()
+            .map_err(|e| e.store("append_events"))?;
         self.call("append_events", move |conn| {
             let tx = write_tx(conn)?;
             check_lead_version(&tx, "append_events", &record)?;
@@ -273,15 +313,9 @@ impl LeadStore for SqliteStore {
                 let mut insert = tx.prepare_cached(
                     "INSERT INTO events (lead_id, event_id, at, event) VALUES (?1, ?2, ?3, ?4)",
                 )?;
-                for stored in &events {
-                    let json = encode("event", stored)?;
+                for (event_id, at, json) in &events {
                     let inserted = insert
-                        .execute(params![
-                            record.id(),
-                            stored.event_id,
-                            time_key(stored.event.at),
-                            json
-                        ])
+                        .execute(params![record.id(), event_id, at, json])
                         .map_err(Fail::from);
                     match inserted {
                         Ok(_) => {}
@@ -289,7 +323,7 @@ impl LeadStore for SqliteStore {
                         Err(e) if e.is_constraint() => {
                             return Err(store_error(StoreError::DuplicateEvent {
                                 lead_id: record.id().to_string(),
-                                event_id: stored.event_id.clone(),
+                                event_id: event_id.clone(),
                             }));
                         }
                         Err(e) => return Err(e),
@@ -305,21 +339,22 @@ impl LeadStore for SqliteStore {
 
     async fn list_events(&self, lead_id: &str) -> Result<Vec<StoredEvent>, StoreError> {
         let lead_id = lead_id.to_string();
-        self.read("list_events", move |conn| {
-            let mut query = conn.prepare_cached(
-                "SELECT event_id, event FROM events WHERE lead_id = ?1 ORDER BY at, rowid",
-            )?;
-            let rows = query.query_map([&lead_id], |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-            })?;
-            let mut events = Vec::new();
-            for row in rows {
-                let (event_id, json) = row?;
-                events.push(decode("event", &event_id, &json)?);
-            }
-            Ok(events)
-        })
-        .await
+        let rows = self
+            .read("list_events", move |conn| {
+                let mut query = conn.prepare_cached(
+                    "SELECT event_id, event FROM events WHERE lead_id = ?1 ORDER BY at, rowid",
+                )?;
+                let rows = query.query_map([&lead_id], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+                })?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            })
+            .await?;
+        // decoded here, off the connection's thread
+        rows.iter()
+            .map(|(event_id, json)| decode("event", event_id, json))
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.store("list_events"))
     }
 
     async fn existing_event_ids(
@@ -345,7 +380,8 @@ impl LeadStore for SqliteStore {
 
     async fn add_history(&self, lead_id: &str, entry: &HistoryEntry) -> Result<(), StoreError> {
         let lead_id = lead_id.to_string();
-        let entry = entry.clone();
+        let at = time_key(entry.at);
+        let json = encode("history entry", entry).map_err(|e| e.store("add_history"))?;
         self.call("add_history", move |conn| {
             let tx = write_tx(conn)?;
             // checked in the same transaction, so an erase cannot slip in between
@@ -361,11 +397,7 @@ impl LeadStore for SqliteStore {
             }
             tx.exec_cached(
                 "INSERT OR IGNORE INTO history (lead_id, at, entry) VALUES (?1, ?2, ?3)",
-                params![
-                    lead_id,
-                    time_key(entry.at),
-                    encode("history entry", &entry)?
-                ],
+                params![lead_id, at, json],
             )?;
             tx.commit()?;
             Ok(())
@@ -563,6 +595,7 @@ impl LeadStore for SqliteStore {
 
     async fn enqueue_alert(&self, alert: &Alert) -> Result<bool, StoreError> {
         let alert = alert.clone();
+        let json = encode("alert", &alert).map_err(|e| e.store("enqueue_alert"))?;
         self.call("enqueue_alert", move |conn| {
             let inserted = conn.exec_cached(
                 "INSERT OR IGNORE INTO alerts (id, state, created_at, version, alert) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -571,7 +604,7 @@ impl LeadStore for SqliteStore {
                     alert_state(alert.state),
                     time_key(alert.created_at),
                     version_column(alert.version)?,
-                    encode("alert", &alert)?
+                    json
                 ],
             )?;
             Ok(inserted == 1)
@@ -581,6 +614,7 @@ impl LeadStore for SqliteStore {
 
     async fn update_alert(&self, alert: &Alert) -> Result<(), StoreError> {
         let alert = alert.clone();
+        let json = encode("alert", &alert).map_err(|e| e.store("update_alert"))?;
         self.call("update_alert", move |conn| {
             let tx = write_tx(conn)?;
             let stored: Option<i64> = tx
@@ -605,7 +639,7 @@ impl LeadStore for SqliteStore {
                     alert_state(alert.state),
                     time_key(alert.created_at),
                     version_column(alert.version)?,
-                    encode("alert", &alert)?
+                    json
                 ],
             )?;
             tx.commit()?;
