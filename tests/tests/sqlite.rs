@@ -433,6 +433,57 @@ async fn ledger_takes_through_two_connections_never_overfill() {
     assert_eq!((load.open, load.new_today), (10, 10));
 }
 
+#[tokio::test]
+async fn a_version_1_file_gets_its_reps_open_counts_from_their_holdings() {
+    use leadq_local::SqliteLedger;
+    use leadq_pipeline::{RepCaps, RepLedger, Take};
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("v1.db");
+    let day = chrono::NaiveDate::from_ymd_opt(2025, 1, 1).expect("a day");
+    let caps = RepCaps {
+        max_open_leads: 3,
+        max_new_per_day: 100,
+    };
+    {
+        let ledger = SqliteLedger::open(&path, &options()).await.expect("open");
+        for (rep, lead) in [("ada", "a1"), ("ada", "a2"), ("ada", "a3"), ("bo", "b1")] {
+            let taken = ledger
+                .take(rep, lead, day, caps, at(0))
+                .await
+                .expect("take");
+            assert!(matches!(taken, Take::Taken(_)), "{taken:?}");
+        }
+    }
+    // the file as version 1 wrote it: holdings, no counts
+    let conn = rusqlite::Connection::open(&path).expect("open");
+    conn.execute_batch(
+        "DROP TRIGGER rep_open_on_insert; DROP TRIGGER rep_open_on_delete;
+         DROP TRIGGER rep_open_on_update; DROP TABLE rep_open; PRAGMA user_version = 1;",
+    )
+    .expect("downgrade");
+    drop(conn);
+
+    let ledger = SqliteLedger::open(&path, &options()).await.expect("reopen");
+    let load = |rep: &'static str| {
+        let ledger = &ledger;
+        async move { ledger.load(rep, day).await.expect("load").open }
+    };
+    assert_eq!((load("ada").await, load("bo").await), (3, 1));
+    // the counts go on from there: ada is full until a release
+    let full = ledger
+        .take("ada", "a4", day, caps, at(0))
+        .await
+        .expect("take");
+    assert!(matches!(full, Take::Full(_)), "{full:?}");
+    ledger.release("a1").await.expect("release");
+    assert_eq!(load("ada").await, 2);
+    let version: i64 = rusqlite::Connection::open(&path)
+        .expect("open")
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .expect("version");
+    assert_eq!(version, 2);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_routes_never_overfill_a_rep() {
     let files = Sqlite::new();

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 /// The schema version this build writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS leads (
@@ -74,6 +74,24 @@ CREATE TABLE IF NOT EXISTS rep_holdings (
     taken_at INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX IF NOT EXISTS rep_holdings_by_rep ON rep_holdings (rep);
+-- a rep's open count, kept by triggers whatever removes a holding (a release, an erase),
+-- so reading a load does not count a rep's holdings one by one (version 2)
+CREATE TABLE IF NOT EXISTS rep_open (
+    rep  TEXT PRIMARY KEY,
+    open INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS rep_open_on_insert AFTER INSERT ON rep_holdings BEGIN
+    INSERT INTO rep_open (rep, open) VALUES (NEW.rep, 1)
+        ON CONFLICT (rep) DO UPDATE SET open = open + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS rep_open_on_delete AFTER DELETE ON rep_holdings BEGIN
+    UPDATE rep_open SET open = open - 1 WHERE rep = OLD.rep;
+END;
+CREATE TRIGGER IF NOT EXISTS rep_open_on_update AFTER UPDATE OF rep ON rep_holdings BEGIN
+    UPDATE rep_open SET open = open - 1 WHERE rep = OLD.rep;
+    INSERT INTO rep_open (rep, open) VALUES (NEW.rep, 1)
+        ON CONFLICT (rep) DO UPDATE SET open = open + 1;
+END;
 CREATE TABLE IF NOT EXISTS rep_days (
     rep   TEXT NOT NULL,
     day   TEXT NOT NULL,
@@ -268,8 +286,13 @@ where
     }
 }
 
-/// The connection's thread: runs calls in groups until every [`Db`] handle is gone.
-fn serve_calls(mut conn: Connection, calls: mpsc::Receiver<Box<dyn Call>>) {
+/// The connection's thread: runs calls in groups until every [`Db`] handle is gone, and
+/// nudges the checkpointer after each commit.
+fn serve_calls(
+    mut conn: Connection,
+    calls: mpsc::Receiver<Box<dyn Call>>,
+    checkpoint: mpsc::SyncSender<()>,
+) {
     let mut group: Vec<Box<dyn Call>> = Vec::with_capacity(MAX_GROUP);
     while let Ok(first) = calls.recv() {
         group.push(first);
@@ -279,17 +302,38 @@ fn serve_calls(mut conn: Connection, calls: mpsc::Receiver<Box<dyn Call>>) {
                 Err(_) => break,
             }
         }
-        run_group(&mut conn, &mut group);
+        if run_group(&mut conn, &mut group) {
+            // a nudge already waiting covers this commit too
+            let _ = checkpoint.try_send(());
+        }
+    }
+}
+
+/// Pause after each checkpoint: every checkpoint ends in an fsync, so they are kept few.
+const CHECKPOINT_PAUSE: Duration = Duration::from_millis(50);
+
+/// WAL pages after which the writing connection checkpoints by itself: a backstop, should
+/// the checkpointer fall behind. SQLite's default is 1,000.
+const WAL_BACKSTOP_PAGES: i64 = 10_000;
+
+/// The checkpointer's thread: copies committed WAL pages into the database file on a
+/// connection of its own after commits, so the writing thread does not. Passive: it
+/// neither waits for nor blocks the writer or readers. Ends when the writing thread does.
+fn run_checkpoints(conn: Connection, nudges: mpsc::Receiver<()>) {
+    while nudges.recv().is_ok() {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "WAL checkpoint failed; the writer's backstop remains");
+        }
+        std::thread::sleep(CHECKPOINT_PAUSE);
     }
 }
 
 /// Runs `group` (emptying it): reads alone in autocommit mode; otherwise everything in one
-/// write transaction, answered after its commit.
-fn run_group(conn: &mut Connection, group: &mut Vec<Box<dyn Call>>) {
+/// write transaction, answered after its commit. True if it committed writes.
+fn run_group(conn: &mut Connection, group: &mut Vec<Box<dyn Call>>) -> bool {
     let writes = group.iter().any(|call| call.access() == Access::Write);
     let began = if writes {
-        conn.execute_batch("BEGIN IMMEDIATE")
-            .map_err(|e| e.to_string())
+        run_cached(conn, "BEGIN IMMEDIATE").map_err(|e| e.to_string())
     } else {
         Ok(())
     };
@@ -304,7 +348,7 @@ fn run_group(conn: &mut Connection, group: &mut Vec<Box<dyn Call>>) {
                 call.answer(Some(&reason));
             }
         }
-        return;
+        return false;
     }
     for call in group.iter_mut() {
         call.run(conn);
@@ -319,16 +363,24 @@ fn run_group(conn: &mut Connection, group: &mut Vec<Box<dyn Call>>) {
     } else if conn.is_autocommit() {
         Some("SQLite rolled the transaction back after an error".to_string())
     } else {
-        conn.execute_batch("COMMIT")
+        run_cached(conn, "COMMIT")
             .err()
             .map(|e| format!("the commit failed: {e}"))
     };
     if failure.is_some() && !conn.is_autocommit() {
         let _ = conn.execute_batch("ROLLBACK");
     }
+    let committed = writes && failure.is_none();
     for call in group.drain(..) {
         call.answer(failure.as_deref());
     }
+    committed
+}
+
+/// Runs a statement without parameters, compiled once.
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
 }
 
 /// Compiled statements kept per connection: more than the distinct SQL texts of the
@@ -389,12 +441,29 @@ impl Db {
             )));
         }
         tx.execute_batch(SCHEMA)?;
+        if version < 2 {
+            // files of version 1 held slots before the counts existed
+            tx.execute(
+                "INSERT OR REPLACE INTO rep_open (rep, open)
+                 SELECT rep, COUNT(*) FROM rep_holdings GROUP BY rep",
+                [],
+            )?;
+        }
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         tx.commit()?;
+        conn.pragma_update(None, "wal_autocheckpoint", WAL_BACKSTOP_PAGES)?;
+        let checkpointer = Connection::open(path)?;
+        checkpointer.busy_timeout(options.busy_timeout)?;
+        checkpointer.pragma_update(None, "synchronous", synchronous)?;
+        let (checkpoint, nudges) = mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name("leadq-checkpoint".into())
+            .spawn(move || run_checkpoints(checkpointer, nudges))
+            .map_err(|e| Fail::Task(format!("cannot start the checkpoint thread: {e}")))?;
         let (calls, receiver) = mpsc::channel();
         std::thread::Builder::new()
             .name("leadq-sqlite".into())
-            .spawn(move || serve_calls(conn, receiver))
+            .spawn(move || serve_calls(conn, receiver, checkpoint))
             .map_err(|e| Fail::Task(format!("cannot start the database thread: {e}")))?;
         Ok(Db {
             calls,
@@ -626,6 +695,44 @@ mod tests {
         // the connection goes on with the next group
         db.call(insert("parent", 5)).await.expect("after");
         assert_eq!(committed_ids(&path, "parent"), vec![5]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn committed_pages_reach_the_database_file_without_the_writer_checkpointing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("t.db");
+        let db = Db::open(&path, &SqliteOptions::default()).expect("open");
+        db.call(|conn| {
+            Ok(conn.execute_batch("CREATE TABLE blob (id INTEGER PRIMARY KEY, data BLOB)")?)
+        })
+        .await
+        .expect("schema");
+        let before = std::fs::metadata(&path).expect("file").len();
+        // about 400 pages, far below the writer's backstop of 10,000: only the
+        // checkpointer copies them into the database file
+        for id in 0..100 {
+            db.call(move |conn| {
+                conn.execute(
+                    "INSERT INTO blob (id, data) VALUES (?1, zeroblob(16000))",
+                    [id],
+                )?;
+                Ok(())
+            })
+            .await
+            .expect("insert");
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let size = std::fs::metadata(&path).expect("file").len();
+            if size >= before + 100 * 16_000 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the database file is {size} bytes after 10 s (was {before}): no checkpoint"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

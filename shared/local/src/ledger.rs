@@ -2,7 +2,8 @@
 //!
 //! `rep_holdings` holds one row per lead that holds a rep's slot (the lead id is the key,
 //! so a lead holds one slot at most); `rep_days` counts the leads given to each rep per
-//! day. A rep's open count is the number of its holdings. A take checks both caps and
+//! day. A rep's open count is the number of its holdings, kept in `rep_open` by triggers on
+//! `rep_holdings`, so a release or an erase that deletes a holding also counts. A take checks both caps and
 //! writes the holding and the day's count in one savepoint of the connection's
 //! `BEGIN IMMEDIATE` group transaction (see the crate's Concurrency section), so takes from
 //! other tasks and processes are serialised and never overfill a rep.
@@ -67,11 +68,11 @@ fn count(n: i64) -> u32 {
 }
 
 fn load_in(conn: &Connection, rep: &str, day: &str) -> Result<RepLoad, Fail> {
-    let open: i64 = conn.row_cached(
-        "SELECT COUNT(*) FROM rep_holdings WHERE rep = ?1",
-        [rep],
-        |row| row.get(0),
-    )?;
+    let open: Option<i64> = conn
+        .row_cached("SELECT open FROM rep_open WHERE rep = ?1", [rep], |row| {
+            row.get(0)
+        })
+        .optional()?;
     let given: Option<i64> = conn
         .row_cached(
             "SELECT given FROM rep_days WHERE rep = ?1 AND day = ?2",
@@ -80,7 +81,7 @@ fn load_in(conn: &Connection, rep: &str, day: &str) -> Result<RepLoad, Fail> {
         )
         .optional()?;
     Ok(RepLoad {
-        open: count(open),
+        open: count(open.unwrap_or(0)),
         new_today: count(given.unwrap_or(0)),
     })
 }

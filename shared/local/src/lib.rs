@@ -8,7 +8,8 @@
 //! # The file
 //! Opened in WAL mode with a busy timeout; the schema below is created on open (inside a
 //! write transaction, so several processes may open the same new file at once) and
-//! recorded as `PRAGMA user_version = 1`. Timestamps used for ordering are integers:
+//! recorded as `PRAGMA user_version = 2` (version 2 added `rep_open`, filled from the
+//! holdings of a version 1 file when it is first opened). Timestamps used for ordering are integers:
 //! nanoseconds since the epoch for store keys, milliseconds for the queue's clock.
 //!
 //! | table | key | holds |
@@ -23,6 +24,7 @@
 //! | `tombstones` | `email_hash` | `lead_id`, `erased_at`, `tombstone` (JSON): what erasing a lead keeps, the hex SHA-256 of its email key |
 //! | `companies` | `domain` (normalised) | `facts` (a `CompanyFacts` as JSON): the company directory, [`SqliteDirectory`] |
 //! | `rep_holdings` | `lead_id` | `rep` (indexed), `day` (`YYYY-MM-DD`), `taken_at` (ms): the rep slot a lead holds; a rep's open count is its number of rows, [`SqliteLedger`] |
+//! | `rep_open` | `rep` | `open`: the rep's number of holdings, kept by triggers on `rep_holdings` |
 //! | `rep_days` | `(rep, day)` | `given`: leads given to the rep that day (the new-per-day cap) |
 //! | `settings` | `key` | `value`; `active_model` names the active model version |
 //! | `queue_messages` | `seq` (send order) | `message_id` (UNIQUE), `stage`, `body`, `receive_count`, `visible_at` (ms), `receipt` (UNIQUE, the latest receive's handle), `sent_at` |
