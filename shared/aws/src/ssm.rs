@@ -47,6 +47,23 @@ pub enum ParamError {
     },
 }
 
+/// The `(X, name)` pairs to read: each `X_PARAM` naming a parameter while `X` is unset or
+/// blank, sorted, so the calls and the first error reported are reproducible.
+fn wanted(vars: &HashMap<String, String>) -> Vec<(String, String)> {
+    let mut wanted: Vec<(String, String)> = vars
+        .iter()
+        .filter_map(|(var, name)| {
+            let target = var.strip_suffix(PARAM_SUFFIX)?;
+            let name = name.trim();
+            let unset = vars.get(target).is_none_or(|value| value.trim().is_empty());
+            (unset && !target.is_empty() && !name.is_empty())
+                .then(|| (target.to_string(), name.to_string()))
+        })
+        .collect();
+    wanted.sort();
+    wanted
+}
+
 /// The environment with every `X_PARAM` indirection resolved.
 #[derive(Clone, Default)]
 pub struct ParamEnv {
@@ -64,9 +81,14 @@ impl std::fmt::Debug for ParamEnv {
 
 impl ParamEnv {
     /// Resolves the process environment, reading parameters with the SDK configuration.
+    /// The SSM client is built only if a parameter is to be read: building one (its
+    /// endpoint rules parsed) costs a function's cold start even when it is never called.
     pub async fn from_process(sdk: &SdkConfig) -> Result<ParamEnv, ParamError> {
-        let client = aws_sdk_ssm::Client::new(sdk);
-        ParamEnv::resolve(std::env::vars(), &client).await
+        let vars: HashMap<String, String> = std::env::vars().collect();
+        if wanted(&vars).is_empty() {
+            return Ok(ParamEnv { vars });
+        }
+        ParamEnv::resolve(vars, &aws_sdk_ssm::Client::new(sdk)).await
     }
 
     /// Resolves `vars`: for each `X_PARAM` naming a parameter while `X` is unset or
@@ -77,18 +99,7 @@ impl ParamEnv {
         ssm: &aws_sdk_ssm::Client,
     ) -> Result<ParamEnv, ParamError> {
         let mut vars: HashMap<String, String> = vars.into_iter().collect();
-        let mut wanted: Vec<(String, String)> = vars
-            .iter()
-            .filter_map(|(var, name)| {
-                let target = var.strip_suffix(PARAM_SUFFIX)?;
-                let name = name.trim();
-                let unset = vars.get(target).is_none_or(|value| value.trim().is_empty());
-                (unset && !target.is_empty() && !name.is_empty())
-                    .then(|| (target.to_string(), name.to_string()))
-            })
-            .collect();
-        // a stable order keeps the calls and the first error reported reproducible
-        wanted.sort();
+        let wanted = wanted(&vars);
         for chunk in wanted.chunks(NAMES_PER_CALL) {
             let mut names: Vec<String> = chunk.iter().map(|(_, name)| name.clone()).collect();
             names.dedup();
@@ -137,5 +148,41 @@ impl ParamEnv {
     /// The value of `var`: from the environment, else from the parameter `var_PARAM` named.
     pub fn get(&self, var: &str) -> Option<String> {
         self.vars.get(var).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn only_parameters_whose_variable_is_unset_or_blank_are_wanted_in_order() {
+        let wanted = wanted(&vars(&[
+            ("B_SECRET_PARAM", "/leadq/b"),
+            ("A_SECRET_PARAM", " /leadq/a "),
+            ("SET_PARAM", "/leadq/set"),
+            ("SET", "already here"),
+            ("BLANK_PARAM", "/leadq/blank"),
+            ("BLANK", "  "),
+            ("NAMELESS_PARAM", " "),
+            ("_PARAM", "/leadq/no-target"),
+            ("PLAIN", "value"),
+        ]));
+        let pair = |x: &str, n: &str| (x.to_string(), n.to_string());
+        assert_eq!(
+            wanted,
+            vec![
+                pair("A_SECRET", "/leadq/a"),
+                pair("BLANK", "/leadq/blank"),
+                pair("B_SECRET", "/leadq/b"),
+            ]
+        );
     }
 }
