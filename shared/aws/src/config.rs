@@ -225,7 +225,8 @@ impl Timeouts {
 /// When the environment holds credentials (Lambda puts the function role's there), they are
 /// read from it directly: that is the default chain's first link, and building the whole
 /// chain builds an STS client (its endpoint rules parsed, its regexes compiled) that a
-/// function never uses, a tenth of a cold start. Otherwise the default chain is used.
+/// function never uses, a tenth of a cold start. Otherwise the default chain is used. The
+/// region is taken from `AWS_REGION` the same way.
 ///
 /// `AWS_ENDPOINT_URL` (or `AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL_SQS`) is honoured
 /// by `aws-config` itself, which is how the emulator is reached.
@@ -234,14 +235,28 @@ pub async fn load_sdk_config(timeouts: Timeouts) -> SdkConfig {
         .http_client(crate::tls::https_client())
         .timeout_config(timeouts.timeout_config())
         .retry_config(timeouts.retry_config());
-    let loader = if credentials_in_environment(|var| std::env::var(var).ok()) {
+    let env = |var: &str| std::env::var(var).ok();
+    let loader = if credentials_in_environment(env) {
         loader.credentials_provider(
             aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
         )
     } else {
         loader
     };
+    // likewise the region: the default chain's first link reads `AWS_REGION`, but building
+    // the chain builds an instance-metadata client too
+    let loader = match region_in_environment(env) {
+        Some(region) => loader.region(aws_config::Region::new(region)),
+        None => loader,
+    };
     loader.load().await
+}
+
+/// The region `AWS_REGION` names (Lambda always sets it), as the default chain reads it.
+fn region_in_environment(lookup: impl Fn(&str) -> Option<String>) -> Option<String> {
+    lookup("AWS_REGION")
+        .map(|region| region.trim().to_string())
+        .filter(|region| !region.is_empty())
 }
 
 /// Whether `lookup` holds an access key and its secret, as the default chain's environment
@@ -292,6 +307,20 @@ mod tests {
             "AWS_CONTAINER_CREDENTIALS_FULL_URI",
             "http://127.0.0.1:9001/credentials"
         )])));
+    }
+
+    #[test]
+    fn the_region_is_read_from_aws_region_only_when_it_names_one() {
+        assert_eq!(
+            region_in_environment(env(&[("AWS_REGION", "eu-west-1")])).as_deref(),
+            Some("eu-west-1")
+        );
+        assert_eq!(region_in_environment(env(&[("AWS_REGION", " ")])), None);
+        // the default chain also reads AWS_DEFAULT_REGION and profiles: left to it
+        assert_eq!(
+            region_in_environment(env(&[("AWS_DEFAULT_REGION", "eu-west-1")])),
+            None
+        );
     }
 
     #[test]
