@@ -9,7 +9,9 @@ use leadq_recalibrate::{
 };
 use std::sync::Arc;
 
-#[tokio::main]
+// One thread: a sandbox runs one invocation at a time with under one vCPU (below 1,769 MB),
+// so worker threads would only add to the cold start.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     telemetry::init()?;
     leadq_aws::metrics::install("recalibrate")?;

@@ -7,7 +7,9 @@ use leadq_pipeline::{RetryPolicy, SystemClock};
 use leadq_score::{ScoreFunction, model_cache_from_lookup, run};
 use std::sync::Arc;
 
-#[tokio::main]
+// One thread: a sandbox runs one invocation at a time with under one vCPU (below 1,769 MB),
+// so worker threads would only add to the cold start.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     telemetry::init()?;
     leadq_aws::metrics::install("score")?;
