@@ -17,7 +17,7 @@ async fn main() -> anyhow::Result<()> {
     let mapping = mapping_from_lookup(|var| std::env::var(var).ok())?;
     let sdk = load_sdk_config(Timeouts::default()).await;
     let env = |var: &str| std::env::var(var).ok();
-    let secret = resolve_ingest_secret(env, &aws_sdk_ssm::Client::new(&sdk)).await?;
+    let secret = resolve_ingest_secret(env, || aws_sdk_ssm::Client::new(&sdk)).await?;
     let auth = IngestAuth::from_config(secret, &env(API_KEYS_ENV).unwrap_or_default())?;
     let state = ApiState {
         store: Arc::new(DynamoStore::from_sdk_config(&sdk, config.store)),

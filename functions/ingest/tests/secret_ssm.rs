@@ -42,7 +42,7 @@ async fn put_secret(client: &aws_sdk_ssm::Client, value: &str) -> String {
 async fn the_secret_comes_from_the_secure_string_and_verifies_a_signed_request() {
     let client = ssm();
     let name = put_secret(&client, FIXTURE_SECRET).await;
-    let secret = resolve_ingest_secret(env(&[(SECRET_PARAM_VAR, &name)]), &client)
+    let secret = resolve_ingest_secret(env(&[(SECRET_PARAM_VAR, &name)]), || client.clone())
         .await
         .expect("read from SSM");
     // decrypted: without WithDecryption the emulator, like SSM, hands back ciphertext
@@ -74,21 +74,21 @@ async fn the_secret_comes_from_the_secure_string_and_verifies_a_signed_request()
 
 #[tokio::test]
 async fn the_environment_wins_and_ssm_is_not_asked() {
-    let client = ssm();
-    // a parameter that does not exist: asking SSM would fail
+    // a parameter that does not exist: asking SSM would fail; and no client is even built
     let missing = format!("/leadq/{}/absent", unique_name("ssm"));
+    let no_client = || -> aws_sdk_ssm::Client { panic!("an SSM client was built") };
     let secret = resolve_ingest_secret(
         env(&[
             (SECRET_ENV, "from-the-environment-0123"),
             (SECRET_PARAM_VAR, &missing),
         ]),
-        &client,
+        no_client,
     )
     .await
     .expect("no SSM call");
     assert_eq!(secret.as_deref(), Some("from-the-environment-0123"));
 
-    let none = resolve_ingest_secret(env(&[(SECRET_PARAM_VAR, " ")]), &client)
+    let none = resolve_ingest_secret(env(&[(SECRET_PARAM_VAR, " ")]), no_client)
         .await
         .expect("nothing configured");
     assert_eq!(none, None, "API keys only");
@@ -98,7 +98,7 @@ async fn the_environment_wins_and_ssm_is_not_asked() {
 async fn a_missing_parameter_is_a_clear_error() {
     let client = ssm();
     let missing = format!("/leadq/{}/absent", unique_name("ssm"));
-    let err = resolve_ingest_secret(env(&[(SECRET_PARAM_VAR, &missing)]), &client)
+    let err = resolve_ingest_secret(env(&[(SECRET_PARAM_VAR, &missing)]), || client.clone())
         .await
         .expect_err("no such parameter");
     let SecretError::Ssm { name, message } = &err else {
