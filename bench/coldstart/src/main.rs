@@ -80,6 +80,9 @@ fn function_env(function: &str, repo: &Path) -> Vec<(String, String)> {
     env
 }
 
+/// The second baseline's name: the hello world on a current-thread runtime.
+const CURRENT_THREAD: &str = "hello-current-thread";
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -88,6 +91,15 @@ async fn main() -> anyhow::Result<()> {
         program: args.bootstraps.join("hello").join("bootstrap"),
         env: lambda_env("hello"),
     }];
+    // the current-thread baseline, when built (run.sh builds it; older folders lack it)
+    let current_thread = args.bootstraps.join(CURRENT_THREAD).join("bootstrap");
+    if current_thread.exists() {
+        launches.push(Launch {
+            name: CURRENT_THREAD.into(),
+            program: current_thread,
+            env: lambda_env(CURRENT_THREAD),
+        });
+    }
     for function in &args.functions {
         launches.push(Launch {
             name: function.clone(),
@@ -114,15 +126,32 @@ async fn main() -> anyhow::Result<()> {
         t.sort();
     }
     let hello_p50 = percentile_ms(&times[0], 50.0);
-    println!("| binary | size (bytes) | p50 ms | p90 ms | min ms | max ms | p50 / hello |");
-    println!("|---|---|---|---|---|---|---|");
+    let current_thread_p50 = launches
+        .iter()
+        .position(|launch| launch.name == CURRENT_THREAD)
+        .map(|i| percentile_ms(&times[i], 50.0));
+    let extra_column = match current_thread_p50 {
+        Some(_) => format!(" p50 / {CURRENT_THREAD} |"),
+        None => String::new(),
+    };
+    println!(
+        "| binary | size (bytes) | p50 ms | p90 ms | min ms | max ms | p50 / hello |{extra_column}"
+    );
+    println!(
+        "|---|---|---|---|---|---|---|{}",
+        if extra_column.is_empty() { "" } else { "---|" }
+    );
     for (launch, t) in launches.iter().zip(&times) {
         let size = std::fs::metadata(&launch.program)
             .map(|m| m.len())
             .with_context(|| launch.program.display().to_string())?;
         let p50 = percentile_ms(t, 50.0);
+        let extra = match current_thread_p50 {
+            Some(baseline) => format!(" {:.2}x |", p50 / baseline),
+            None => String::new(),
+        };
         println!(
-            "| {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2}x |",
+            "| {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2}x |{extra}",
             launch.name,
             size,
             p50,

@@ -17,12 +17,19 @@ fn hello() -> Launch {
 async fn the_first_request_for_an_event_ends_the_measurement() {
     let api = RuntimeApi::start().await.expect("listen");
     let timeout = Duration::from_secs(20);
-    for _ in 0..3 {
-        let took = api
-            .time_to_first_next(&hello(), timeout)
-            .await
-            .expect("hello asks for an event");
-        assert!(took > Duration::ZERO && took < timeout, "{took:?}");
+    let current_thread = Launch {
+        name: "hello-current-thread".into(),
+        program: PathBuf::from(env!("CARGO_BIN_EXE_hello-current-thread")),
+        env: lambda_env("hello-current-thread"),
+    };
+    for launch in [hello(), current_thread] {
+        for _ in 0..3 {
+            let took = api
+                .time_to_first_next(&launch, timeout)
+                .await
+                .expect("the baseline asks for an event");
+            assert!(took > Duration::ZERO && took < timeout, "{took:?}");
+        }
     }
 }
 
