@@ -385,6 +385,10 @@ fn sigterm_stops_cleanly_and_a_restart_finishes_what_was_left() {
     };
     assert!(exit.success(), "{exit:?}");
     drop(server);
+    // the store's connections were closed before the exit, which folds the WAL back in
+    for side in ["leadq.db-wal", "leadq.db-shm"] {
+        assert!(!dir.path().join(side).exists(), "{side} is left behind");
+    }
 
     // whatever the stop left is queued (nothing in flight: a clean stop acks or hands back)
     // and a restart finishes it

@@ -3,7 +3,7 @@
 use leadq_pipeline::{QueueError, StoreError};
 use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 use tokio::sync::oneshot;
 
@@ -224,6 +224,33 @@ pub(crate) struct Db {
     calls: mpsc::Sender<Box<dyn Call>>,
     pub(crate) options: SqliteOptions,
     pub(crate) path: PathBuf,
+    // declared after `calls`: the last handle drops its sender, ending the threads' loops,
+    // before it joins them
+    _threads: Arc<DbThreads>,
+}
+
+/// The connection's thread and the checkpointer's, joined when the last [`Db`] handle is
+/// dropped: both connections are then closed, and the last to close has checkpointed and
+/// removed the `-wal` and `-shm` files, before the process can exit (`leadq serve` left
+/// them behind when its threads were still closing as it exited).
+struct DbThreads {
+    writer: Option<std::thread::JoinHandle<()>>,
+    checkpointer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for DbThreads {
+    fn drop(&mut self) {
+        // the writer first: its end is what ends the checkpointer
+        for handle in [self.writer.take(), self.checkpointer.take()]
+            .into_iter()
+            .flatten()
+        {
+            // never join the thread this runs on (a handle dropped by a call running there)
+            if handle.thread().id() != std::thread::current().id() {
+                let _ = handle.join();
+            }
+        }
+    }
 }
 
 /// At most this many calls share one commit, so a steady stream of calls still commits
@@ -456,12 +483,12 @@ impl Db {
         checkpointer.busy_timeout(options.busy_timeout)?;
         checkpointer.pragma_update(None, "synchronous", synchronous)?;
         let (checkpoint, nudges) = mpsc::sync_channel(1);
-        std::thread::Builder::new()
+        let checkpointer = std::thread::Builder::new()
             .name("leadq-checkpoint".into())
             .spawn(move || run_checkpoints(checkpointer, nudges))
             .map_err(|e| Fail::Task(format!("cannot start the checkpoint thread: {e}")))?;
         let (calls, receiver) = mpsc::channel();
-        std::thread::Builder::new()
+        let writer = std::thread::Builder::new()
             .name("leadq-sqlite".into())
             .spawn(move || serve_calls(conn, receiver, checkpoint))
             .map_err(|e| Fail::Task(format!("cannot start the database thread: {e}")))?;
@@ -469,6 +496,10 @@ impl Db {
             calls,
             options: options.clone(),
             path: path.to_path_buf(),
+            _threads: Arc::new(DbThreads {
+                writer: Some(writer),
+                checkpointer: Some(checkpointer),
+            }),
         })
     }
 
@@ -733,6 +764,36 @@ mod tests {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    #[tokio::test]
+    async fn the_last_handle_dropped_closes_the_file_and_leaves_no_wal_behind() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("t.db");
+        let db = Db::open(&path, &SqliteOptions::default()).expect("open");
+        db.call(|conn| Ok(conn.execute_batch("CREATE TABLE parent (id INTEGER PRIMARY KEY)")?))
+            .await
+            .expect("schema");
+        let clone = db.clone();
+        clone.call(insert("parent", 1)).await.expect("insert");
+        let side = |suffix: &str| dir.path().join(format!("t.db{suffix}"));
+        drop(db);
+        // another handle keeps the threads and their connections
+        assert!(
+            side("-wal").exists(),
+            "the WAL went while a handle remained"
+        );
+        clone.call(insert("parent", 2)).await.expect("insert");
+        drop(clone);
+        // no waiting: the drop itself joined the threads, whose connections closed
+        for suffix in ["-wal", "-shm"] {
+            assert!(!side(suffix).exists(), "t.db{suffix} is left behind");
+        }
+        let rows: i64 = Connection::open(&path)
+            .expect("reopen")
+            .query_row("SELECT COUNT(*) FROM parent", [], |row| row.get(0))
+            .expect("count");
+        assert_eq!(rows, 2, "every committed row is in the file");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
