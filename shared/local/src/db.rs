@@ -766,14 +766,20 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn the_last_handle_dropped_closes_the_file_and_leaves_no_wal_behind() {
+    /// A new file in a temp dir with a `parent` table, and its handle.
+    async fn parent_table() -> (tempfile::TempDir, std::path::PathBuf, Db) {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("t.db");
         let db = Db::open(&path, &SqliteOptions::default()).expect("open");
         db.call(|conn| Ok(conn.execute_batch("CREATE TABLE parent (id INTEGER PRIMARY KEY)")?))
             .await
             .expect("schema");
+        (dir, path, db)
+    }
+
+    #[tokio::test]
+    async fn the_last_handle_dropped_closes_the_file_and_leaves_no_wal_behind() {
+        let (dir, path, db) = parent_table().await;
         let clone = db.clone();
         clone.call(insert("parent", 1)).await.expect("insert");
         let side = |suffix: &str| dir.path().join(format!("t.db{suffix}"));
@@ -798,12 +804,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn many_concurrent_calls_are_each_answered_once_committed() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("t.db");
-        let db = Db::open(&path, &SqliteOptions::default()).expect("open");
-        db.call(|conn| Ok(conn.execute_batch("CREATE TABLE parent (id INTEGER PRIMARY KEY)")?))
-            .await
-            .expect("schema");
+        let (_dir, path, db) = parent_table().await;
         let mut tasks = tokio::task::JoinSet::new();
         for id in 0..300 {
             let (db, path) = (db.clone(), path.clone());
