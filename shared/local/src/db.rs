@@ -334,6 +334,11 @@ fn serve_calls(
             let _ = checkpoint.try_send(());
         }
     }
+    // close before the checkpointer is told to end (by dropping `checkpoint`): closing
+    // together, each connection would see the other's lock and neither would fold the WAL
+    // back in and remove it
+    drop(conn);
+    drop(checkpoint);
 }
 
 /// Pause after each checkpoint: every checkpoint ends in an fsync, so they are kept few.
@@ -800,6 +805,25 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM parent", [], |row| row.get(0))
             .expect("count");
         assert_eq!(rows, 2, "every committed row is in the file");
+    }
+
+    #[tokio::test]
+    async fn the_last_handle_dropped_after_a_checkpoint_leaves_no_wal_behind() {
+        // once the checkpointer has read the file it holds a shared lock: the two
+        // connections closing at once each saw the other's and left the WAL (CI saw it
+        // after `leadq serve` stopped, one run in a few); ten rounds make the race
+        // near-certain to show if the closes overlap again
+        for round in 0..10 {
+            let (dir, _path, db) = parent_table().await;
+            db.call(insert("parent", 1)).await.expect("insert");
+            // the commit's nudge has been taken and its checkpoint run
+            tokio::time::sleep(CHECKPOINT_PAUSE * 2).await;
+            drop(db);
+            for suffix in ["-wal", "-shm"] {
+                let side = dir.path().join(format!("t.db{suffix}"));
+                assert!(!side.exists(), "round {round}: t.db{suffix} is left behind");
+            }
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
