@@ -480,9 +480,8 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let store = SqliteStore::open(&args.db, &options)
         .await
         .with_context(|| format!("cannot open {db_name}"))?;
-    let settings = SqliteSettings::open(&args.db, &options)
-        .await
-        .with_context(|| format!("cannot open {db_name}"))?;
+    // one connection to the file: the store's (see `SqliteStore::settings`)
+    let settings = store.settings();
     let (secret, source) = ingest_secret(&settings, env).await?;
     let auth = IngestAuth::from_config(Some(secret.clone()), &api_keys)
         .context("the API credentials are refused")?;

@@ -21,7 +21,7 @@ use anyhow::{Context, bail};
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use leadq_local::settings::INGEST_SECRET_KEY;
 use leadq_local::worker::WorkerSettings;
-use leadq_local::{SqliteOptions, SqliteSettings, SqliteStore};
+use leadq_local::{SqliteOptions, SqliteStore};
 use leadq_pipeline::alerts::AlertConfig;
 use leadq_pipeline::api::IngestAuth;
 use leadq_pipeline::envelope::{Cause, Envelope};
@@ -343,9 +343,8 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
     let store = SqliteStore::open(&args.db, &options)
         .await
         .with_context(|| format!("cannot open {db_name}"))?;
-    let settings = SqliteSettings::open(&args.db, &options)
-        .await
-        .with_context(|| format!("cannot open {db_name}"))?;
+    // one connection to the file: the store's (see `SqliteStore::settings`)
+    let settings = store.settings();
     settings
         .put(DEMO_MARK_KEY, &now.to_rfc3339())
         .await

@@ -46,6 +46,11 @@ impl SqliteSettings {
         Ok(SqliteSettings { db })
     }
 
+    /// Settings on a connection already open (the store's, see [`crate::SqliteStore::settings`]).
+    pub(crate) fn from_db(db: Db) -> SqliteSettings {
+        SqliteSettings { db }
+    }
+
     /// The value stored under `key`, if any.
     pub async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
         let key = key.to_string();
@@ -145,6 +150,23 @@ mod tests {
             reopened.get(INGEST_SECRET_KEY).await,
             Ok(Some("first".into()))
         );
+    }
+
+    #[tokio::test]
+    async fn the_stores_settings_share_its_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("s.db");
+        let store = crate::SqliteStore::open(&path, &SqliteOptions::default())
+            .await
+            .expect("open");
+        let settings = store.settings();
+        assert_eq!(settings.put(LAST_TRAIN_KEY, "a").await, Ok(()));
+        assert_eq!(settings.get(LAST_TRAIN_KEY).await, Ok(Some("a".into())));
+        drop((store, settings));
+        let reopened = SqliteSettings::open(&path, &SqliteOptions::default())
+            .await
+            .expect("reopen");
+        assert_eq!(reopened.get(LAST_TRAIN_KEY).await, Ok(Some("a".into())));
     }
 
     #[tokio::test]

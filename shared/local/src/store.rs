@@ -4,6 +4,7 @@ use crate::db::{CachedSql, Db, Fail, SqliteOptions, decode, encode};
 use crate::directory::SqliteDirectory;
 use crate::ledger::SqliteLedger;
 use crate::queue::SqliteQueue;
+use crate::settings::SqliteSettings;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use leadq_pipeline::embedded::{
@@ -63,6 +64,11 @@ impl SqliteStore {
     /// Reps' capacity in the same file, sharing this store's connection.
     pub fn ledger(&self) -> SqliteLedger {
         SqliteLedger::from_db(self.db.clone())
+    }
+
+    /// Named settings in the same file, sharing this store's connection.
+    pub fn settings(&self) -> SqliteSettings {
+        SqliteSettings::from_db(self.db.clone())
     }
 
     /// The file.
