@@ -70,6 +70,37 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     alert_interval: u64,
+    /// The stages whose queues this process works, comma-separated. Leaving one out holds
+    /// its work in its queue until a start that works it; the API and the schedules run
+    /// regardless.
+    #[arg(
+        long,
+        value_name = "STAGES",
+        value_delimiter = ',',
+        default_value = "enrich,score,route"
+    )]
+    stages: Vec<WorkerStage>,
+}
+
+/// A stage `leadq serve --stages` may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WorkerStage {
+    /// Fill in the company and the person.
+    Enrich,
+    /// Compute the score card.
+    Score,
+    /// Decide the next action, assign a rep and alert.
+    Route,
+}
+
+impl WorkerStage {
+    fn stage(self) -> Stage {
+        match self {
+            WorkerStage::Enrich => Stage::Enrich,
+            WorkerStage::Score => Stage::Score,
+            WorkerStage::Route => Stage::Route,
+        }
+    }
 }
 
 /// Why `leadq serve` could not start.
@@ -297,6 +328,8 @@ pub struct ServerParts {
     pub alert_interval: Duration,
     /// Whether the decay, alert and training timers run.
     pub schedules: bool,
+    /// The stages whose queues get a worker.
+    pub stages: Vec<Stage>,
 }
 
 /// A started local server: the API on its listener, the stage workers and the timers.
@@ -348,7 +381,7 @@ pub fn start(
 
     let (stop, shutdown) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
-    for stage in Stage::ALL {
+    for stage in parts.stages {
         let (services, shutdown) = (Arc::clone(&services), shutdown.clone());
         tasks.spawn(async move { (stage, stage_worker(services, stage, shutdown).await) });
     }
@@ -485,6 +518,11 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let (secret, source) = ingest_secret(&settings, env).await?;
     let auth = IngestAuth::from_config(Some(secret.clone()), &api_keys)
         .context("the API credentials are refused")?;
+    // in the pipeline's order, each once
+    let stages: Vec<Stage> = Stage::ALL
+        .into_iter()
+        .filter(|stage| args.stages.iter().any(|named| named.stage() == *stage))
+        .collect();
     let routing_source = config.routing_source.clone();
     let hooks = config.alerts.as_ref().map(|alerts| alerts.hooks.len());
     let running = start(
@@ -504,6 +542,7 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
             },
             alert_interval: Duration::from_secs(args.alert_interval),
             schedules: true,
+            stages: stages.clone(),
         },
     )?;
 
@@ -517,6 +556,21 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         ),
     }
     println!("routing: {routing_source}");
+    if stages.len() < Stage::ALL.len() {
+        let names = |worked: bool| {
+            Stage::ALL
+                .into_iter()
+                .filter(|stage| stages.contains(stage) == worked)
+                .map(Stage::name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        println!(
+            "workers: {}; not worked here: {} (its messages wait in the queue)",
+            names(true),
+            names(false)
+        );
+    }
     match hooks {
         Some(hooks) => println!("alerts: {hooks} hook(s) from {ALERTS_FILE}"),
         None => println!("alerts: none (no {ALERTS_FILE} in the config directory)"),
