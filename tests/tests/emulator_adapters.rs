@@ -4,7 +4,7 @@
 
 use chrono::Duration as TimeDelta;
 use leadq_aws::table::{self, GSI1, GSI2, Item, TTL, item_size, write_units};
-use leadq_aws::{DynamoStore, StoreConfig, Timeouts};
+use leadq_aws::{DynamoStore, SqsQueue, StoreConfig, Timeouts};
 use leadq_pipeline::envelope::MAX_MESSAGE_BYTES;
 use leadq_pipeline::{
     Claim, Created, Envelope, HistoryEntry, LeadStore, QueueError, Stage, StoreError, StoredEvent,
@@ -766,12 +766,16 @@ fn fail_fast() -> Timeouts {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_emulator_fails_calls_fast_naming_the_operation() {
     let mut private = MotoProcess::start().expect("a private moto_server");
-    // set up with the usual timeouts: a creation retried after a slow first attempt
-    // would find its own table and fail; only the calls after the stop need failing fast
-    let setup = Moto::on(private.endpoint())
-        .dynamo_store()
+    // set up with the usual timeouts (a fresh moto's first calls of a service can be
+    // slow under load, and a creation retried after a slow first attempt would find its
+    // own table and fail); only the calls after the stop need failing fast
+    let usual = Moto::on(private.endpoint());
+    let setup = usual.dynamo_store().await.expect("a table");
+    let queues = usual.queue_config(&usual.sqs()).await.expect("queues");
+    setup
+        .create_lead(&lead_record("lead-1", None))
         .await
-        .expect("a table");
+        .expect("create_lead while up");
     let moto = Moto::on(private.endpoint()).with_timeouts(fail_fast());
     let store = DynamoStore::new(
         moto.dynamodb(),
@@ -780,11 +784,7 @@ async fn a_stopped_emulator_fails_calls_fast_naming_the_operation() {
             event_retention: None,
         },
     );
-    let queue = moto.sqs_queue().await.expect("queues");
-    store
-        .create_lead(&lead_record("lead-1", None))
-        .await
-        .expect("create_lead while up");
+    let queue = SqsQueue::new(moto.sqs(), queues);
 
     private.stop();
 

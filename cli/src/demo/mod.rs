@@ -184,7 +184,9 @@ async fn start_inbox() -> anyhow::Result<Inbox> {
 }
 
 /// Hooks to the demo inbox: hot leads to a Slack-style channel, warm and hot leads with a
-/// person's next action to a signed CRM webhook.
+/// person's next action to a signed CRM webhook. The inbox is in this process: the long
+/// timeout only keeps a loaded machine from timing a delivery out, which would change the
+/// replay's alert count from one run to the next.
 fn demo_alerts(inbox: SocketAddr, dashboard: SocketAddr) -> anyhow::Result<AlertConfig> {
     let text = format!(
         r#"
@@ -192,7 +194,7 @@ lead_url = "http://{dashboard}/leads/{{lead_id}}"
 
 [delivery]
 max_attempts = 3
-timeout_ms = 2000
+timeout_ms = 10000
 
 [hooks.sales_channel]
 kind = "slack"
@@ -407,6 +409,7 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
             },
             alert_interval: std::time::Duration::from_secs(60),
             schedules: false,
+            stages: Stage::ALL.to_vec(),
         },
     )?;
     let driver = Driver {
@@ -483,6 +486,7 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
             worker: WorkerSettings::default(),
             alert_interval: std::time::Duration::from_secs(60),
             schedules: true,
+            stages: Stage::ALL.to_vec(),
         },
     )?;
     println!();

@@ -346,14 +346,17 @@ mod tests {
             )
             .await
             .expect("send");
-        // a worker that received and then died: no ack, no fail
+        // a worker that received and then died: no ack, no fail. The timeout is long
+        // enough that a stall of the test (a loaded CI machine) cannot outlast it before
+        // the "hidden" check below
+        let hidden_for = Duration::from_secs(3);
         let taken = queue
-            .receive(Stage::Enrich, 10, Duration::from_millis(200))
+            .receive(Stage::Enrich, 10, hidden_for)
             .await
             .expect("receive");
         assert_eq!(taken.len(), 1);
         let settings = WorkerSettings {
-            visibility: Duration::from_millis(200),
+            visibility: hidden_for,
             ..WorkerSettings::default()
         };
         let ok = |_e: Envelope| async { Ok::<(), String>(()) };
@@ -362,7 +365,7 @@ mod tests {
             Ok(Pass::default()),
             "hidden while the first receive's timeout runs"
         );
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let deadline = std::time::Instant::now() + hidden_for + Duration::from_secs(15);
         loop {
             let pass = work_once(&queue, Stage::Enrich, &settings, ok).await;
             if pass
