@@ -41,8 +41,8 @@ struct Pending {
     envelope: Envelope,
 }
 
-/// Handles an SQS batch for `stage`, at most `concurrency` records at once, and returns
-/// the ids of the records to redeliver.
+/// Handles an SQS batch for `stage`, at most `concurrency` leads at once (one lead's
+/// records in turn), and returns the ids of the records to redeliver.
 pub async fn handle_sqs_batch<H, Fut, T, E>(
     stage: Stage,
     event: &SqsEvent,

@@ -104,7 +104,7 @@ pub struct WorkerSettings {
     /// How long a received message stays hidden; a crashed worker's messages come back
     /// after it.
     pub visibility: Duration,
-    /// Records of a batch handled at once.
+    /// Leads of a batch handled at once (one lead's records in turn).
     pub concurrency: usize,
     /// Wait before polling again when the queue was empty (or failed), unless woken
     /// earlier: the bound for work sent by other processes or returning after its

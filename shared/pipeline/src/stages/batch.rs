@@ -1,10 +1,11 @@
 //! One queue batch with per-record failure, shared by the Lambdas and the local runtime.
 //!
-//! A malformed body fails alone; every other record is handled, a few at a time, and
-//! only those whose handler failed are reported, so the queue redelivers just them (SQS
-//! `ReportBatchItemFailures`, or the local queue's `fail`).
+//! A malformed body fails alone; every other record is handled, a few leads at a time
+//! (one lead's records in turn), and only those whose handler failed are reported, so the
+//! queue redelivers just them (SQS `ReportBatchItemFailures`, or the local queue's `fail`).
 
 use crate::envelope::Envelope;
+use futures_util::FutureExt;
 use std::any::Any;
 use std::fmt::Display;
 use std::future::{Future, poll_fn};
@@ -12,7 +13,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::task::Poll;
 
-/// Records handled at once by [`process_batch`].
+/// Leads whose records [`process_batch`] handles at once.
 pub const DEFAULT_BATCH_CONCURRENCY: usize = 8;
 
 /// A record that failed, and why.
@@ -35,7 +36,7 @@ pub struct BatchReport {
     pub succeeded: usize,
 }
 
-/// Handles a batch of `(message_id, body)` deliveries, [`DEFAULT_BATCH_CONCURRENCY`] at a time.
+/// Handles a batch of `(message_id, body)` deliveries, [`DEFAULT_BATCH_CONCURRENCY`] leads at a time.
 pub async fn process_batch<M, B, H, Fut, T, E>(deliveries: &[(M, B)], handler: H) -> BatchReport
 where
     M: AsRef<str>,
@@ -47,10 +48,13 @@ where
     process_batch_bounded(deliveries, DEFAULT_BATCH_CONCURRENCY, handler).await
 }
 
-/// Handles a batch with at most `concurrency` (at least 1) handlers running at once.
+/// Handles a batch with at most `concurrency` (at least 1) leads' records running at once.
 ///
 /// Each body is parsed as an [`Envelope`]; a malformed one is reported without calling
-/// the handler, and a handler that panics fails only its record. Handlers run interleaved on the caller's task (no spawning), so they may
+/// the handler, and a handler that panics fails only its record. The records of one lead
+/// run one after another, in batch order: run together they would race for the lead's
+/// item, and all but one would lose its conditional write and read and write it again.
+/// Different leads run interleaved on the caller's task (no spawning), so handlers may
 /// borrow the caller's ports.
 pub async fn process_batch_bounded<M, B, H, Fut, T, E>(
     deliveries: &[(M, B)],
@@ -65,19 +69,40 @@ where
     E: Display,
 {
     let mut outcomes: Vec<Option<Result<(), String>>> = vec![None; deliveries.len()];
-    let mut work = Vec::new();
+    // per lead, in order of first appearance: (lead id, its records' indexes and futures)
+    let mut leads: Vec<(String, Vec<(usize, Fut)>)> = Vec::new();
     for (index, (_, body)) in deliveries.iter().enumerate() {
         match Envelope::parse(body.as_ref()) {
-            Ok(envelope) => work.push((index, handler(envelope))),
+            Ok(envelope) => {
+                let lead = envelope.lead_id.clone();
+                let record = (index, handler(envelope));
+                match leads.iter_mut().find(|(id, _)| *id == lead) {
+                    Some((_, records)) => records.push(record),
+                    None => leads.push((lead, vec![record])),
+                }
+            }
             Err(error) => outcomes[index] = Some(Err(error.to_string())),
         }
     }
-    for (index, result) in run_bounded(work, concurrency.max(1)).await {
-        outcomes[index] = Some(match result {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(error)) => Err(error.to_string()),
-            Err(panicked) => Err(panicked),
-        });
+    let work = leads.into_iter().enumerate().map(|(key, (_, records))| {
+        (key, async move {
+            let mut results = Vec::with_capacity(records.len());
+            for (index, record) in records {
+                let result = AssertUnwindSafe(record).catch_unwind().await;
+                results.push((index, result.map_err(|panic| panic_message(panic.as_ref()))));
+            }
+            results
+        })
+    });
+    for (_, lead) in run_bounded(work.collect(), concurrency.max(1)).await {
+        // each record's panic is caught above: a lead's future itself cannot panic
+        for (index, result) in lead.unwrap_or_default() {
+            outcomes[index] = Some(match result {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(error)) => Err(error.to_string()),
+                Err(panicked) => Err(panicked),
+            });
+        }
     }
 
     let mut report = BatchReport::default();
@@ -157,8 +182,78 @@ fn panic_message(panic: &(dyn Any + Send)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::envelope::Stage;
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
+
+    #[tokio::test]
+    async fn one_leads_records_run_in_order_one_at_a_time_and_other_leads_beside_them() {
+        let at = chrono::DateTime::from_timestamp(1_700_000_000, 0).expect("a time");
+        // a, b, a, c, a, b: three leads; a's second record panics
+        let deliveries: Vec<(String, String)> = ["a", "b", "a", "c", "a", "b"]
+            .iter()
+            .enumerate()
+            .map(|(i, lead)| {
+                let envelope = Envelope::new(Stage::Score, *lead, format!("t{i}"), at);
+                (format!("msg-{i}"), envelope.to_json())
+            })
+            .collect();
+        let in_flight: Mutex<BTreeMap<String, usize>> = Mutex::default();
+        let order: Mutex<Vec<String>> = Mutex::default();
+        let (running, peak) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let report = process_batch_bounded(&deliveries, 8, |envelope: Envelope| {
+            let (in_flight, order, running, peak) = (&in_flight, &order, &running, &peak);
+            async move {
+                let lead = envelope.lead_id.clone();
+                let same_lead = {
+                    let mut in_flight = in_flight.lock().expect("lock");
+                    let count = in_flight.entry(lead.clone()).or_default();
+                    *count += 1;
+                    *count
+                };
+                assert_eq!(same_lead, 1, "two records of lead {lead} ran at once");
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                running.fetch_sub(1, Ordering::SeqCst);
+                *in_flight
+                    .lock()
+                    .expect("lock")
+                    .get_mut(&lead)
+                    .expect("lead") -= 1;
+                order.lock().expect("lock").push(envelope.trace_id.clone());
+                if envelope.trace_id == "t2" {
+                    panic!("a bug in the second record of a");
+                }
+                Ok::<(), String>(())
+            }
+        })
+        .await;
+        assert_eq!(report.failed_ids, ["msg-2"], "{report:?}");
+        assert!(report.failures[0].reason.contains("panicked"), "{report:?}");
+        assert_eq!(report.succeeded, 5, "the panic failed only its record");
+        let order = order.into_inner().expect("lock");
+        let of = |traces: &[&str]| -> Vec<String> {
+            order
+                .iter()
+                .filter(|t| traces.contains(&t.as_str()))
+                .cloned()
+                .collect()
+        };
+        assert_eq!(
+            of(&["t0", "t2", "t4"]),
+            ["t0", "t2", "t4"],
+            "a in batch order"
+        );
+        assert_eq!(of(&["t1", "t5"]), ["t1", "t5"], "b in batch order");
+        assert_eq!(
+            peak.load(Ordering::SeqCst),
+            3,
+            "the three leads ran side by side"
+        );
+    }
 
     #[tokio::test]
     async fn runs_at_most_the_bound_at_once() {
