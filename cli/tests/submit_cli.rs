@@ -266,11 +266,12 @@ fn what_must_be_fixed_before_sending_exits_2_and_sends_nothing() {
 
 #[test]
 fn an_endpoint_that_does_not_answer_is_exit_1_naming_it() {
-    // a port that was free a moment ago: nothing listens there
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port();
+    // a port bound but not listening: connecting is refused, and the socket holds the
+    // port so that no other test's listener can take it meanwhile
+    let held = tokio::net::TcpSocket::new_v4().expect("a socket");
+    held.bind("127.0.0.1:0".parse().expect("address"))
+        .expect("bind 127.0.0.1");
+    let port = held.local_addr().expect("local addr").port();
     let url = format!("http://127.0.0.1:{port}");
     let file = payload("generic-form.json");
     let output = submit(

@@ -4,7 +4,7 @@
 mod alerts_support;
 mod api_support;
 
-use alerts_support::{Receiver, closed_addr, config, hot_lead};
+use alerts_support::{Receiver, closed_port, config, hot_lead};
 use api_support::{ADMIN_KEY, TRACKER_KEY, TestApp, keyed, now, signed};
 use chrono::Duration as Span;
 use leadq_pipeline::alerts::{HttpNotifier, alerts_for, deliver_due_alerts};
@@ -41,7 +41,8 @@ fn ids(reply: &api_support::Reply) -> Vec<String> {
 #[tokio::test]
 async fn a_failed_alert_is_listed_and_resending_it_delivers_it_once() {
     let app = TestApp::new();
-    let addr = closed_addr().await;
+    let down = closed_port().await;
+    let addr = down.addr;
     let config = config(
         "http://127.0.0.1:9/unused",
         &format!("http://{addr}/hook"),
@@ -80,7 +81,7 @@ async fn a_failed_alert_is_listed_and_resending_it_delivers_it_once() {
     assert!(ids(&app.send(get("/v1/alerts?state=pending")).await).is_empty());
 
     // the receiver is back; a person re-sends
-    let receiver = Receiver::start_on(addr, &[]).await;
+    let receiver = Receiver::start_on(down, &[]).await;
     app.clock.set(at);
     let resent = app.send(resend(&alert.id)).await;
     assert_eq!(resent.status, 200, "{}", resent.json);

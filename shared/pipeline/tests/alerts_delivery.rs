@@ -151,7 +151,8 @@ async fn a_failed_attempt_waits_out_its_backoff() {
 
 #[tokio::test]
 async fn a_receiver_down_past_every_retry_fails_the_alert_and_resend_delivers_it() {
-    let addr = closed_addr().await;
+    let down = closed_port().await;
+    let addr = down.addr;
     let url = format!("http://{addr}/hook");
     let config = config("http://127.0.0.1:9/unused", &url, QUICK);
     let notifier = notifier(&config);
@@ -171,7 +172,7 @@ async fn a_receiver_down_past_every_retry_fails_the_alert_and_resend_delivers_it
     );
 
     // the receiver comes back; a person re-sends the alert
-    let receiver = Receiver::start_on(addr, &[]).await;
+    let receiver = Receiver::start_on(down, &[]).await;
     let resent = resend_alert(&store, &alert.id, settled_at)
         .await
         .expect("resend");

@@ -82,11 +82,10 @@ impl Receiver {
         Receiver::serve(listener, answers)
     }
 
-    /// Starts a receiver on a given address (a receiver that was down comes back).
-    pub async fn start_on(addr: SocketAddr) -> Receiver {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .expect("bind the receiver's old address");
+    /// Starts a receiver on a port held closed until now (a receiver that was down comes
+    /// back).
+    pub async fn start_on(port: ClosedPort) -> Receiver {
+        let listener = port.socket.listen(1024).expect("listen on the held port");
         Receiver::serve(listener, &[])
     }
 
@@ -150,12 +149,22 @@ async fn receive(
     StatusCode::from_u16(answer).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
-/// An address nothing listens on (bound, then released).
-pub async fn closed_addr() -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
+/// A loopback port bound but not listening: connecting is refused, and no other socket
+/// can take the port meanwhile (a released port could be, by another test's `bind`).
+pub struct ClosedPort {
+    /// Its address.
+    pub addr: SocketAddr,
+    socket: tokio::net::TcpSocket,
+}
+
+/// A port nothing listens on, held until [`Receiver::start_on`] listens on it.
+pub async fn closed_port() -> ClosedPort {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("address"))
         .expect("bind 127.0.0.1");
-    listener.local_addr().expect("local addr")
+    let addr = socket.local_addr().expect("local addr");
+    ClosedPort { addr, socket }
 }
 
 /// A Slack hook `sales` (hot leads) and a signed webhook `crm` (sales_now) at the given
@@ -383,7 +392,8 @@ pub async fn check_a_receiver_down_past_every_retry_fails_and_resend_delivers(
     store: Arc<dyn LeadStore>,
 ) {
     let store = store.as_ref();
-    let addr = closed_addr().await;
+    let down = closed_port().await;
+    let addr = down.addr;
     let config = config("http://127.0.0.1:9/unused", &format!("http://{addr}/hook"));
     let notifier = notifier(&config);
     let alert = webhook_alert(store, &config, "down").await;
@@ -416,7 +426,7 @@ pub async fn check_a_receiver_down_past_every_retry_fails_and_resend_delivers(
     assert_eq!(idle, Default::default());
 
     // the receiver comes back; a person re-sends the alert
-    let receiver = Receiver::start_on(addr).await;
+    let receiver = Receiver::start_on(down).await;
     let resent = resend_alert(store, &alert.id, clock.now())
         .await
         .expect("resend_alert");

@@ -75,11 +75,9 @@ impl Receiver {
         Receiver::serve(listener, answers).await
     }
 
-    /// Starts a receiver on a given address (to bring a "down" receiver back up).
-    pub async fn start_on(addr: SocketAddr, answers: &[u16]) -> Receiver {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .expect("bind the receiver's old address");
+    /// Starts a receiver on a port held closed until now (a "down" receiver comes back).
+    pub async fn start_on(port: ClosedPort, answers: &[u16]) -> Receiver {
+        let listener = port.socket.listen(1024).expect("listen on the held port");
         Receiver::serve(listener, answers).await
     }
 
@@ -161,12 +159,22 @@ async fn receive(
     }
 }
 
-/// An address nothing listens on (bound, then released).
-pub async fn closed_addr() -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
+/// A loopback port bound but not listening: connecting is refused, and no other socket
+/// can take the port meanwhile (a released port could be, by another test's `bind`).
+pub struct ClosedPort {
+    /// Its address.
+    pub addr: SocketAddr,
+    socket: tokio::net::TcpSocket,
+}
+
+/// A port nothing listens on, held until [`Receiver::start_on`] listens on it.
+pub async fn closed_port() -> ClosedPort {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("address"))
         .expect("bind 127.0.0.1");
-    listener.local_addr().expect("local addr")
+    let addr = socket.local_addr().expect("local addr");
+    ClosedPort { addr, socket }
 }
 
 /// A configuration with a Slack hook `sales` (hot leads) and a signed webhook `crm`
